@@ -1,0 +1,2 @@
+export { type ClientOptions, parseServers, QgjobClient, type RequestOptions } from './client.js';
+export { ApiError, UnreachableError } from './errors.js';

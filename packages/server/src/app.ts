@@ -1,0 +1,55 @@
+/**
+ * Builds the HTTP application: plugins first (OpenAPI), then error mapping, then
+ * routes. Routes hold no SQL: they call services, which call the store.
+ */
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { LIMITS } from '@qgjob/protocol';
+import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
+import type { Db } from './db/db.js';
+import { installErrorHandler } from './http/error-handler.js';
+import { validatorCompiler } from './http/validation.js';
+import { healthRoutes } from './routes/health.js';
+import { jobRoutes } from './routes/jobs.js';
+import { QueueService } from './services/queue.js';
+
+export interface AppOptions {
+  db: Db;
+  logger?: FastifyServerOptions['logger'];
+}
+
+export interface App {
+  http: FastifyInstance;
+  queue: QueueService;
+}
+
+export const VERSION = '0.1.0';
+
+export async function buildApp(options: AppOptions): Promise<App> {
+  const http = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: LIMITS.bodyLimitBytes,
+    // One log line per request costs more than the request at thousands a second.
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    ajv: { customOptions: { strict: false } },
+  });
+  http.setValidatorCompiler(validatorCompiler);
+  installErrorHandler(http);
+  await http.register(swagger, {
+    openapi: {
+      info: {
+        title: 'qgjob job-server',
+        version: VERSION,
+        description: 'Queue, group and run AppWright tests on emulators, devices and BrowserStack.',
+      },
+      tags: [{ name: 'jobs' }, { name: 'submissions' }],
+    },
+  });
+  await http.register(swaggerUi, { routePrefix: '/docs' });
+  const queue = new QueueService(options.db);
+  healthRoutes(http, options.db);
+  jobRoutes(http, queue);
+  return { http, queue };
+}

@@ -1,0 +1,114 @@
+#!/usr/bin/env node
+/**
+ * job-server: the process entry point. Reads flags and environment, opens the store,
+ * serves the API; SIGTERM/SIGINT drain in-flight requests, a second signal exits at once.
+ */
+import { parseArgs } from 'node:util';
+import { VERSION } from './app.js';
+import { StoreInUseError } from './errors.js';
+import { startServer } from './server.js';
+
+const HELP = `job-server — queue, group and schedule AppWright test jobs
+
+Usage:
+  job-server [--port=8080] [--host=127.0.0.1] [--database-url=postgres://...] [--data-dir=DIR] [--memory]
+
+Examples:
+  job-server                                   # embedded store under ./.qgjob/data
+  job-server --memory --port=9090              # nothing kept: for trying things out
+  job-server --database-url=postgres://qgjob@db/qgjob --host=0.0.0.0   # one of several replicas
+
+Options:
+  --port=N             port to listen on (env PORT, default 8080; 0 picks a free one)
+  --host=ADDR          address to bind (env HOST, default 127.0.0.1)
+  --database-url=URL   PostgreSQL to share with other job-servers (env DATABASE_URL)
+  --data-dir=DIR       embedded store directory (env QGJOB_DATA_DIR, default ./.qgjob/data)
+  --memory             embedded store in memory: nothing survives a restart
+  -h, --help           this help
+  --version            print the version
+
+Environment: LOG_LEVEL (fatal|error|warn|info|debug, default info).
+API documentation is served at /docs once running.`;
+
+function fail(message: string, code = 2): never {
+  process.stderr.write(`job-server: ${message}\n`);
+  process.exit(code);
+}
+
+async function main(): Promise<void> {
+  let values: ReturnType<typeof parse>['values'];
+  try {
+    values = parse().values;
+  } catch (error) {
+    fail(`${(error as Error).message}\nRun job-server --help for the options.`);
+  }
+  if (values.help) {
+    process.stdout.write(`${HELP}\n`);
+    return;
+  }
+  if (values.version) {
+    process.stdout.write(`${VERSION}\n`);
+    return;
+  }
+  const portText = values.port ?? process.env.PORT ?? '8080';
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    fail(`--port must be an integer from 0 to 65535 (got "${portText}")`);
+  const databaseUrl = values['database-url'] ?? process.env.DATABASE_URL;
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    fail('--database-url must start with postgres:// or postgresql://');
+  }
+  const host = values.host ?? process.env.HOST ?? '127.0.0.1';
+  const level = process.env.LOG_LEVEL ?? 'info';
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer({
+      port,
+      host,
+      databaseUrl,
+      dataDir: values['data-dir'] ?? process.env.QGJOB_DATA_DIR,
+      memory: values.memory ?? false,
+      logger: { level },
+    });
+  } catch (error) {
+    const err = error as NodeJS.ErrnoException;
+    if (error instanceof StoreInUseError) fail(err.message, 1);
+    if (err.code === 'EADDRINUSE') fail(`port ${port} on ${host} is in use: stop the other process or pass --port`, 1);
+    if (err.code === 'ECONNREFUSED' || err.code === 'ENOTFOUND') fail(`cannot reach the database: ${err.message}`, 1);
+    fail(`cannot start: ${err.message}`, 1);
+  }
+  process.stderr.write(`job-server ${VERSION} listening on ${server.url} (store: ${server.db.description})\n`);
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      process.stderr.write(`job-server: second ${signal}, exiting now\n`);
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    }
+    stopping = true;
+    process.stderr.write(`job-server: ${signal} received, finishing in-flight requests (send again to force)\n`);
+    server.close().then(
+      () => process.exit(0),
+      (error) => fail(`error while stopping: ${(error as Error).message}`, 1),
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+function parse() {
+  return parseArgs({
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'database-url': { type: 'string' },
+      'data-dir': { type: 'string' },
+      memory: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+}
+
+void main();

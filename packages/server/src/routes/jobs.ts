@@ -1,0 +1,99 @@
+import {
+  ErrorBody,
+  IdParams,
+  Job,
+  JobList,
+  LIMITS,
+  ListJobsQuery,
+  type Static,
+  Submission,
+  SubmitRequest,
+  SubmitResponse,
+  Type,
+} from '@qgjob/protocol';
+import type { FastifyInstance } from 'fastify';
+import { AppError } from '../errors.js';
+import type { QueueService } from '../services/queue.js';
+
+const errors = { 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 413: ErrorBody, 422: ErrorBody };
+const IdempotencyHeaders = Type.Object({
+  'idempotency-key': Type.Optional(
+    Type.String({ description: 'Repeating a submit with the same key never creates twice.' }),
+  ),
+});
+
+export function jobRoutes(app: FastifyInstance, queue: QueueService): void {
+  app.post<{ Body: SubmitRequest; Headers: Static<typeof IdempotencyHeaders> }>(
+    '/v1/jobs',
+    {
+      schema: {
+        summary: 'Submit one job (test_path) or many (tests) as one submission',
+        tags: ['jobs'],
+        body: SubmitRequest,
+        headers: IdempotencyHeaders,
+        response: { 200: SubmitResponse, 201: SubmitResponse, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const key = request.headers['idempotency-key'];
+      if (key !== undefined && (key.length === 0 || key.length > LIMITS.idempotencyKeyMaxLength)) {
+        throw new AppError(
+          'validation_failed',
+          `Idempotency-Key must be 1-${LIMITS.idempotencyKeyMaxLength} characters`,
+          {
+            field: 'Idempotency-Key',
+          },
+        );
+      }
+      const result = await queue.submit(request.body, key);
+      return reply.status(result.replayed ? 200 : 201).send(result.response);
+    },
+  );
+
+  app.get<{ Querystring: ListJobsQuery }>(
+    '/v1/jobs',
+    {
+      schema: {
+        summary: 'List jobs, newest first, with cursor pagination',
+        tags: ['jobs'],
+        querystring: ListJobsQuery,
+        response: { 200: JobList, ...errors },
+      },
+    },
+    (request) => queue.listJobs(request.query),
+  );
+
+  app.get<{ Params: Static<typeof IdParams> }>(
+    '/v1/jobs/:id',
+    {
+      schema: {
+        summary: 'Read a job with its runs',
+        tags: ['jobs'],
+        params: IdParams,
+        response: { 200: Job, ...errors },
+      },
+    },
+    (request) => queue.getJob(request.params.id),
+  );
+
+  app.post<{ Params: Static<typeof IdParams> }>(
+    '/v1/jobs/:id/cancel',
+    {
+      schema: { summary: 'Cancel a queued job', tags: ['jobs'], params: IdParams, response: { 200: Job, ...errors } },
+    },
+    (request) => queue.cancelJob(request.params.id),
+  );
+
+  app.get<{ Params: Static<typeof IdParams> }>(
+    '/v1/submissions/:id',
+    {
+      schema: {
+        summary: 'Read a submission and its jobs',
+        tags: ['submissions'],
+        params: IdParams,
+        response: { 200: Submission, ...errors },
+      },
+    },
+    (request) => queue.getSubmission(request.params.id),
+  );
+}

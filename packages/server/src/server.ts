@@ -1,0 +1,47 @@
+import type { FastifyServerOptions } from 'fastify';
+import { type App, buildApp } from './app.js';
+import type { Db } from './db/db.js';
+import { openDb, type StoreOptions } from './db/open.js';
+
+export interface ServerOptions extends StoreOptions {
+  port?: number;
+  host?: string;
+  logger?: FastifyServerOptions['logger'];
+  /** Use this store instead of opening one (tests); it is not closed by close(). */
+  db?: Db;
+}
+
+export interface RunningServer {
+  url: string;
+  db: Db;
+  app: App;
+  /** Stops taking requests, finishes those in flight, closes the store. */
+  close(): Promise<void>;
+}
+
+export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  const db = options.db ?? (await openDb(options));
+  const app = await buildApp({ db, logger: options.logger });
+  try {
+    await app.http.listen({ port: options.port ?? 8080, host: options.host ?? '127.0.0.1' });
+  } catch (error) {
+    if (!options.db) await db.close();
+    throw error;
+  }
+  const address = app.http.server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+  const host = options.host && options.host !== '0.0.0.0' && options.host !== '::' ? options.host : '127.0.0.1';
+  let closed: Promise<void> | undefined;
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    db,
+    app,
+    close() {
+      closed ??= (async () => {
+        await app.http.close();
+        if (!options.db) await db.close();
+      })();
+      return closed;
+    },
+  };
+}

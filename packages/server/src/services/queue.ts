@@ -1,0 +1,179 @@
+/**
+ * The queue's front half: submitting, reading, listing and cancelling jobs.
+ * Dedup and idempotency live here; the claim side is the scheduler's.
+ */
+import { createHash } from 'node:crypto';
+import {
+  type Job,
+  type JobList,
+  LIMITS,
+  type ListJobsQuery,
+  type Submission,
+  type SubmitRequest,
+  type SubmitResponse,
+} from '@qgjob/protocol';
+import type { Db, Queryable } from '../db/db.js';
+import { AppError, ConflictError, NotFoundError } from '../errors.js';
+import { newId } from '../ids.js';
+import * as jobs from '../store/jobs.js';
+import type { JobRow } from '../store/rows.js';
+import { getRunsOfJob } from '../store/runs.js';
+import * as submissions from '../store/submissions.js';
+import { jobSummary, jobView, submittedJob } from './views.js';
+
+export interface SubmitResult {
+  response: SubmitResponse;
+  /** True when an earlier request with the same idempotency key is answered again. */
+  replayed: boolean;
+}
+
+/** A job that finished between our insert and our lookup is retried this many times. */
+const DEDUP_ROUNDS = 5;
+
+export class QueueService {
+  constructor(private readonly db: Db) {}
+
+  async submit(request: SubmitRequest, idempotencyKey?: string): Promise<SubmitResult> {
+    const paths = request.tests ?? (request.test_path === undefined ? [] : [request.test_path]);
+    // Sorted, so concurrent submits lock index entries in one order and cannot deadlock.
+    const unique = [...new Set(paths)].sort();
+    const target = request.target ?? 'emulator';
+    const submissionId = newId('sub');
+    return this.db.transaction(async (tx) => {
+      if (idempotencyKey !== undefined) {
+        const earlier = await submissions.claimIdempotencyKey(tx, {
+          orgId: request.org_id,
+          key: idempotencyKey,
+          requestHash: hashRequest(request),
+          submissionId,
+        });
+        if (earlier) {
+          if (earlier.request_hash !== hashRequest(request)) {
+            throw new AppError(
+              'idempotency_conflict',
+              'this Idempotency-Key was already used for a different request: send a new key for a new submit',
+              { field: 'Idempotency-Key' },
+            );
+          }
+          return { response: await this.submissionResponse(tx, earlier.submission_id), replayed: true };
+        }
+      }
+      const byPath = new Map<string, { row: JobRow; deduplicated: boolean }>();
+      let missing = unique;
+      for (let round = 0; missing.length > 0; round++) {
+        if (round === DEDUP_ROUNDS) throw new ConflictError('identical jobs keep changing state; submit again');
+        const inserted = await jobs.insertJobs(tx, {
+          submissionId,
+          orgId: request.org_id,
+          appVersionId: request.app_version_id,
+          target,
+          priority: request.priority ?? LIMITS.priorityDefault,
+          maxRetries: request.max_retries ?? 0,
+          ids: missing.map(() => newId('job')),
+          testPaths: missing,
+        });
+        for (const row of inserted) byPath.set(row.test_path, { row, deduplicated: false });
+        missing = missing.filter((p) => !byPath.has(p));
+        if (missing.length === 0) break;
+        const existing = await jobs.findActiveJobs(tx, {
+          orgId: request.org_id,
+          appVersionId: request.app_version_id,
+          target,
+          testPaths: missing,
+        });
+        for (const row of existing) byPath.set(row.test_path, { row, deduplicated: true });
+        missing = missing.filter((p) => !byPath.has(p));
+      }
+      const entries = paths.map((p, i) => {
+        const entry = byPath.get(p) as { row: JobRow; deduplicated: boolean };
+        // A path repeated inside one submit is one job; its repeats count as deduplicated.
+        return { row: entry.row, deduplicated: entry.deduplicated || paths.indexOf(p) !== i };
+      });
+      await submissions.insertSubmission(tx, {
+        id: submissionId,
+        orgId: request.org_id,
+        jobIds: entries.map((e) => e.row.id),
+        deduplicated: entries.map((e) => e.deduplicated),
+      });
+      if (entries.some((e) => !e.deduplicated)) await jobs.notifyQueued(tx, target);
+      return {
+        response: { submission_id: submissionId, jobs: entries.map((e) => submittedJob(e.row, e.deduplicated)) },
+        replayed: false,
+      };
+    });
+  }
+
+  private async submissionResponse(q: Queryable, id: string): Promise<SubmitResponse> {
+    const sub = await submissions.getSubmission(q, id);
+    if (!sub) throw new NotFoundError('submission', id);
+    const rows = new Map((await jobs.getJobsByIds(q, sub.job_ids)).map((r) => [r.id, r]));
+    return {
+      submission_id: sub.id,
+      jobs: sub.job_ids.map((jobId, i) => submittedJob(rows.get(jobId) as JobRow, sub.deduplicated[i] ?? false)),
+    };
+  }
+
+  async getJob(id: string): Promise<Job> {
+    const row = await jobs.getJob(this.db, id);
+    if (!row) throw new NotFoundError('job', id);
+    return jobView(row, await getRunsOfJob(this.db, id));
+  }
+
+  async getSubmission(id: string): Promise<Submission> {
+    const sub = await submissions.getSubmission(this.db, id);
+    if (!sub) throw new NotFoundError('submission', id);
+    const rows = new Map((await jobs.getJobsByIds(this.db, sub.job_ids)).map((r) => [r.id, r]));
+    const seen = new Set<string>();
+    const list = sub.job_ids.filter((jobId) => !seen.has(jobId) && seen.add(jobId));
+    return {
+      id: sub.id,
+      org_id: sub.org_id,
+      created_at: sub.created_at.toISOString(),
+      jobs: list.map((jobId) => jobSummary(rows.get(jobId) as JobRow)),
+    };
+  }
+
+  async listJobs(query: ListJobsQuery): Promise<JobList> {
+    const limit = query.limit ?? LIMITS.listLimitDefault;
+    const rows = await jobs.listJobs(this.db, {
+      orgId: query.org_id,
+      status: query.status,
+      appVersionId: query.app_version_id,
+      target: query.target,
+      submissionId: query.submission_id,
+      beforeId: query.cursor === undefined ? undefined : decodeCursor(query.cursor),
+      limit: limit + 1,
+    });
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      jobs: page.map(jobSummary),
+      next_cursor: rows.length > limit && last ? encodeCursor(last.id) : null,
+    };
+  }
+
+  async cancelJob(id: string): Promise<Job> {
+    const cancelled = await jobs.cancelQueuedJob(this.db, id, 'cancelled by request');
+    if (cancelled) return jobView(cancelled, await getRunsOfJob(this.db, id));
+    const job = await this.getJob(id);
+    if (job.status === 'cancelled') return job;
+    throw new ConflictError(`job ${id} is ${job.status}: only a queued job can be cancelled`);
+  }
+}
+
+function hashRequest(request: SubmitRequest): string {
+  const canonical = JSON.stringify(request, Object.keys(request).sort());
+  return createHash('sha256').update(canonical).digest('hex');
+}
+
+function encodeCursor(id: string): string {
+  return Buffer.from(id).toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  const id = Buffer.from(cursor, 'base64url').toString();
+  if (!/^job_[0-9a-z]{26}$/.test(id)) {
+    throw new AppError('validation_failed', 'cursor is not a next_cursor this server returned', { field: 'cursor' });
+  }
+  return id;
+}

@@ -1,0 +1,118 @@
+/** SQL for jobs: one function per statement, `$n` parameters only. */
+import type { JobStatus, Target } from '@qgjob/protocol';
+import type { Queryable } from '../db/db.js';
+import { ACTIVE_STATUSES_SQL, JOB_COLUMNS, type JobRow } from './rows.js';
+
+export interface NewJobs {
+  submissionId: string;
+  orgId: string;
+  appVersionId: string;
+  target: Target;
+  priority: number;
+  maxRetries: number;
+  ids: string[];
+  testPaths: string[];
+}
+
+/**
+ * Inserts the jobs, skipping any whose identical twin is still queued or running
+ * (the partial unique index decides, so concurrent submits cannot both win).
+ * Returns the rows actually inserted.
+ */
+export async function insertJobs(q: Queryable, jobs: NewJobs): Promise<JobRow[]> {
+  const { rows } = await q.query<JobRow>(
+    `INSERT INTO jobs (id, submission_id, org_id, app_version_id, target, priority, max_retries, test_path)
+     SELECT id, $1, $2, $3, $4, $5, $6, test_path
+       FROM unnest($7::text[], $8::text[]) AS t(id, test_path)
+     ON CONFLICT (org_id, app_version_id, target, test_path) WHERE status IN ${ACTIVE_STATUSES_SQL}
+     DO NOTHING
+     RETURNING ${JOB_COLUMNS}`,
+    [
+      jobs.submissionId,
+      jobs.orgId,
+      jobs.appVersionId,
+      jobs.target,
+      jobs.priority,
+      jobs.maxRetries,
+      jobs.ids,
+      jobs.testPaths,
+    ],
+  );
+  return rows;
+}
+
+/** The unfinished jobs with these identities (what a deduplicated submit returns). */
+export async function findActiveJobs(
+  q: Queryable,
+  key: { orgId: string; appVersionId: string; target: Target; testPaths: string[] },
+): Promise<JobRow[]> {
+  const { rows } = await q.query<JobRow>(
+    `SELECT ${JOB_COLUMNS} FROM jobs
+      WHERE org_id = $1 AND app_version_id = $2 AND target = $3 AND test_path = ANY($4::text[])
+        AND status IN ${ACTIVE_STATUSES_SQL}`,
+    [key.orgId, key.appVersionId, key.target, key.testPaths],
+  );
+  return rows;
+}
+
+export async function getJob(q: Queryable, id: string): Promise<JobRow | undefined> {
+  const { rows } = await q.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1`, [id]);
+  return rows[0];
+}
+
+export async function getJobsByIds(q: Queryable, ids: string[]): Promise<JobRow[]> {
+  const { rows } = await q.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ANY($1::text[])`, [ids]);
+  return rows;
+}
+
+export interface JobFilter {
+  orgId?: string;
+  status?: JobStatus;
+  appVersionId?: string;
+  target?: Target;
+  submissionId?: string;
+  /** Only ids below this one (the page after). */
+  beforeId?: string;
+  limit: number;
+}
+
+/** Newest first. */
+export async function listJobs(q: Queryable, f: JobFilter): Promise<JobRow[]> {
+  const { rows } = await q.query<JobRow>(
+    `SELECT ${JOB_COLUMNS} FROM jobs
+      WHERE ($1::text IS NULL OR org_id = $1)
+        AND ($2::text IS NULL OR status = $2)
+        AND ($3::text IS NULL OR app_version_id = $3)
+        AND ($4::text IS NULL OR target = $4)
+        AND ($5::text IS NULL OR submission_id = $5)
+        AND ($6::text IS NULL OR id < $6)
+      ORDER BY id DESC
+      LIMIT $7`,
+    [
+      f.orgId ?? null,
+      f.status ?? null,
+      f.appVersionId ?? null,
+      f.target ?? null,
+      f.submissionId ?? null,
+      f.beforeId ?? null,
+      f.limit,
+    ],
+  );
+  return rows;
+}
+
+/** Cancels the job if it is still queued; returns the row when it did. */
+export async function cancelQueuedJob(q: Queryable, id: string, reason: string): Promise<JobRow | undefined> {
+  const { rows } = await q.query<JobRow>(
+    `UPDATE jobs SET status = 'cancelled', finished_at = now(), error = $2
+      WHERE id = $1 AND status = 'queued'
+      RETURNING ${JOB_COLUMNS}`,
+    [id, reason],
+  );
+  return rows[0];
+}
+
+/** Wakes every long-poll waiting for work on this target (delivered on commit). */
+export async function notifyQueued(q: Queryable, target: Target): Promise<void> {
+  await q.query(`SELECT pg_notify('qgjob_queued', $1)`, [target]);
+}
