@@ -13,7 +13,13 @@ const allowed = {
   cli: ['protocol', 'client'],
   agent: ['protocol', 'client'],
 };
-const names = { protocol: '@qgjob/protocol', client: '@qgjob/client', server: '@qgjob/server', cli: 'qgjob', agent: '@qgjob/agent' };
+const names = {
+  protocol: '@qgjob/protocol',
+  client: '@qgjob/client',
+  server: '@qgjob/server',
+  cli: 'qgjob',
+  agent: '@qgjob/agent',
+};
 
 function files(dir) {
   const out = [];

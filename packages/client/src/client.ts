@@ -7,10 +7,15 @@
  * carrying an idempotency key) are retried.
  */
 import type {
+  ClaimResponse,
   ErrorBody,
   Job,
   JobList,
   ListJobsQuery,
+  RegisterRequest,
+  RegisterResponse,
+  ReportRequest,
+  ReportResponse,
   Submission,
   SubmitRequest,
   SubmitResponse,
@@ -172,6 +177,30 @@ export class QgjobClient {
 
   getSubmission(id: string): Promise<Submission> {
     return this.request(`/v1/submissions/${encodeURIComponent(id)}`);
+  }
+
+  /** Agent: announce this host and its devices (idempotent by agent name). */
+  registerAgent(body: RegisterRequest): Promise<RegisterResponse> {
+    return this.request('/v1/agents/register', { method: 'POST', body, repeatable: true });
+  }
+
+  /** Agent: long-poll for a batch for one device; `batch` is null when none came within waitMs. */
+  claim(deviceId: string, waitMs: number, signal?: AbortSignal): Promise<ClaimResponse> {
+    return this.request(`/v1/devices/${encodeURIComponent(deviceId)}/claim`, {
+      method: 'POST',
+      query: { wait_ms: waitMs },
+      timeoutMs: waitMs + 15_000,
+      signal,
+    });
+  }
+
+  /** Agent: report install/start/finish events on a batch (also the lease heartbeat). */
+  report(batchId: string, body: ReportRequest): Promise<ReportResponse> {
+    return this.request(`/v1/batches/${encodeURIComponent(batchId)}/report`, {
+      method: 'POST',
+      body,
+      repeatable: true,
+    });
   }
 
   health(): Promise<{ status: string }> {

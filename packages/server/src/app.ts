@@ -35,6 +35,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
     forceCloseConnections: 'idle',
     ajv: { customOptions: { strict: false } },
   });
+  // JSON only: any other body type is a 415 naming content-type, not a confusing 400.
+  http.removeContentTypeParser('text/plain');
   http.setValidatorCompiler(validatorCompiler);
   installErrorHandler(http);
   await http.register(swagger, {

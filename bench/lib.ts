@@ -1,0 +1,144 @@
+/** Shared pieces of the benchmarks: a job-server process from the build, stores, HTTP load. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+
+const SERVER = fileURLToPath(new URL('../packages/server/dist/main.js', import.meta.url));
+
+export interface Store {
+  name: 'pglite' | 'postgres';
+  args: string[];
+  cleanup(): Promise<void>;
+}
+
+/** The PostgreSQL the benchmarks may create databases on, if any. */
+export const benchPostgresUrl = process.env.QGJOB_BENCH_DATABASE_URL ?? process.env.QGJOB_TEST_DATABASE_URL;
+
+export async function pgliteStore(): Promise<Store> {
+  const dir = mkdtempSync(join(tmpdir(), 'qgjob-bench-'));
+  return {
+    name: 'pglite',
+    args: [`--data-dir=${join(dir, 'data')}`],
+    cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+export async function postgresStore(): Promise<Store> {
+  if (!benchPostgresUrl)
+    throw new Error('set QGJOB_BENCH_DATABASE_URL (or QGJOB_TEST_DATABASE_URL) to benchmark PostgreSQL');
+  const name = `qgjob_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: benchPostgresUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(benchPostgresUrl);
+  url.pathname = `/${name}`;
+  return {
+    name: 'postgres',
+    args: [`--database-url=${url}`],
+    async cleanup() {
+      const c = new pg.Client({ connectionString: benchPostgresUrl });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+export async function stores(): Promise<Store[]> {
+  const list = [await pgliteStore()];
+  if (benchPostgresUrl) list.push(await postgresStore());
+  else console.error('note: no QGJOB_BENCH_DATABASE_URL / QGJOB_TEST_DATABASE_URL, PostgreSQL skipped');
+  return list;
+}
+
+export interface ServerProcess {
+  url: string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export async function startServerProcess(args: string[], env: Record<string, string> = {}): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [SERVER, '--port=0', ...args], {
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stderr?.on('data', (d) => {
+      err += d;
+      const m = /listening on (http:\/\/\S+)/.exec(err);
+      if (m?.[1]) resolve(m[1]);
+    });
+    child.on('exit', () => reject(new Error(`job-server exited:\n${err}`)));
+  });
+  return {
+    url,
+    child,
+    stop: () =>
+      new Promise((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+
+/** One JSON request over a keep-alive connection; resolves with status and parsed body. */
+export function request(url: string, method: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      url,
+      {
+        method,
+        agent,
+        headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString();
+          resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+/** Runs `task(i)` for i in [0, total) with `concurrency` in flight; returns elapsed ms. */
+export async function pool(total: number, concurrency: number, task: (i: number) => Promise<void>): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < total) await task(next++);
+    }),
+  );
+  return performance.now() - started;
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+
+export function table(rows: Record<string, string | number>[]): string {
+  const keys = Object.keys(rows[0] ?? {});
+  const width = keys.map((k) => Math.max(k.length, ...rows.map((r) => String(r[k]).length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(width[i] ?? 0)).join('  ');
+  return [
+    line(keys),
+    line(width.map((w) => '-'.repeat(w))),
+    ...rows.map((r) => line(keys.map((k) => String(r[k])))),
+  ].join('\n');
+}

@@ -1,0 +1,48 @@
+/** What every command gets: the parsed global options, a client, styles and the Ctrl-C signal. */
+import { parseServers, QgjobClient } from '@qgjob/client';
+import { DEFAULT_SERVER } from './constants.js';
+import { UsageError } from './errors.js';
+import { colourWanted, makeStyle, type Style } from './output.js';
+import { VERSION } from './version.js';
+
+export interface GlobalOptions {
+  server?: string;
+  token?: string;
+  json?: boolean;
+  color?: boolean;
+}
+
+export interface Context {
+  client: QgjobClient;
+  servers: string[];
+  json: boolean;
+  /** Styles for stdout and stderr; each is plain unless its stream is a colour terminal. */
+  out: Style;
+  err: Style;
+  /** stderr is a terminal: live progress is possible. */
+  interactive: boolean;
+  signal: AbortSignal;
+}
+
+export function createContext(options: GlobalOptions, signal: AbortSignal): Context {
+  const server = options.server?.trim() || DEFAULT_SERVER;
+  let servers: string[];
+  try {
+    servers = parseServers(server);
+  } catch (error) {
+    throw new UsageError(`--server ${(error as Error).message.replace(/^server URL /, '')}`, {
+      hint: 'give a URL such as http://localhost:8080, or several separated by commas',
+    });
+  }
+  const token = options.token?.trim() || undefined;
+  const colour = options.color !== false;
+  return {
+    client: new QgjobClient({ server: servers, token, userAgent: `qgjob-cli/${VERSION}`, signal }),
+    servers,
+    json: options.json === true,
+    out: makeStyle(colourWanted(process.stdout, colour)),
+    err: makeStyle(colourWanted(process.stderr, colour)),
+    interactive: process.stderr.isTTY === true,
+    signal,
+  };
+}

@@ -1,0 +1,106 @@
+/**
+ * The one place every error becomes a line on stderr and an exit code (SPEC.md):
+ * 2 usage/validation, 3 unreachable or server error, 4 auth, 5 timeout, 130 interrupted.
+ * The message leads with what went wrong and ends with what to do next.
+ */
+import { ApiError, UnreachableError } from '@qgjob/client';
+import { CommanderError } from 'commander';
+import { CliError, EXIT } from './errors.js';
+import { messageForFlag } from './fields.js';
+
+export interface Outcome {
+  code: number;
+  /** Without the `error: ` prefix; empty when nothing should be printed (help, version). */
+  message: string;
+}
+
+const START_SERVER = "start one with 'npm start' (or 'job-server'), or set --server / QGJOB_SERVER";
+
+function withHint(message: string, hint: string | undefined): string {
+  return hint ? `${message} — ${hint}` : message;
+}
+
+function fromCommander(error: CommanderError): Outcome {
+  if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') {
+    return { code: EXIT.ok, message: '' };
+  }
+  // `qgjob` alone: commander already printed the help on stderr.
+  if (error.code === 'commander.help') return { code: EXIT.usage, message: '' };
+  const text = error.message
+    .replace(/^error: /, '')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean)
+    .join(' ');
+  const hint =
+    error.code === 'commander.excessArguments'
+      ? "quote globs so the shell leaves them to qgjob: --test='tests/**/*.spec.js'"
+      : "see 'qgjob --help' or 'qgjob <command> --help'";
+  return { code: EXIT.usage, message: withHint(text, hint) };
+}
+
+function fromApi(error: ApiError): Outcome {
+  const what = `${error.status} ${error.code}: ${error.message}`;
+  if (error.status === 401) {
+    return {
+      code: EXIT.auth,
+      message: withHint(
+        `the qgjob server at ${error.url} did not accept the credentials (${what})`,
+        'set --token or QGJOB_TOKEN',
+      ),
+    };
+  }
+  if (error.status === 403) {
+    return {
+      code: EXIT.auth,
+      message: withHint(
+        `not allowed by the qgjob server at ${error.url} (${what})`,
+        'use a token with access to this org',
+      ),
+    };
+  }
+  if (error.status >= 500 || error.status === 429) {
+    const hint = error.retryAfterSeconds
+      ? `try again in ${error.retryAfterSeconds}s`
+      : "try again, or check the server's logs";
+    return { code: EXIT.unreachable, message: withHint(`the qgjob server at ${error.url} failed (${what})`, hint) };
+  }
+  // 400, 404, 409, 413, 422: the request was wrong; name the flag when the server named a field.
+  const message = error.field ? messageForFlag({ field: error.field, message: error.message }) : error.message;
+  return {
+    code: EXIT.usage,
+    message: withHint(message, error.status === 413 ? 'submit fewer tests at once' : undefined),
+  };
+}
+
+export function outcomeOf(error: unknown): Outcome {
+  if (error instanceof CliError) return { code: error.exitCode, message: withHint(error.message, error.hint) };
+  if (error instanceof CommanderError) return fromCommander(error);
+  if (error instanceof UnreachableError)
+    return { code: EXIT.unreachable, message: withHint(error.message, START_SERVER) };
+  if (error instanceof ApiError) return fromApi(error);
+  if (error instanceof Error && error.name === 'AbortError') return { code: EXIT.interrupted, message: 'interrupted' };
+  const text = error instanceof Error ? error.message : String(error);
+  return {
+    code: EXIT.jobsFailed,
+    message: withHint(`unexpected: ${text}`, 'run again with QGJOB_DEBUG=1 for details, and report it'),
+  };
+}
+
+function debugText(error: unknown): string {
+  const lines: string[] = [];
+  for (let e: unknown = error, depth = 0; e !== undefined && depth < 5; depth++) {
+    lines.push(depth === 0 ? '' : 'caused by:', e instanceof Error ? (e.stack ?? e.message) : String(e));
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  return lines.filter(Boolean).join('\n');
+}
+
+/** Writes the outcome's message and returns its exit code. */
+export function report(error: unknown, env: NodeJS.ProcessEnv = process.env): number {
+  const outcome = outcomeOf(error);
+  // The stack (on request) comes first so the one-line message stays the last thing printed.
+  if (env.QGJOB_DEBUG === '1') process.stderr.write(`${debugText(error)}\n`);
+  if (outcome.message) process.stderr.write(`error: ${outcome.message.replace(/\s*\n\s*/g, ' ')}\n`);
+  return outcome.code;
+}

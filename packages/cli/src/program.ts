@@ -1,0 +1,205 @@
+/**
+ * The command line as commander sees it: commands, flags, help texts. Loads no command
+ * code, so `--help` stays instant; `dispatch` imports the chosen command on demand.
+ */
+import { Command, Option } from 'commander';
+import { DEFAULT_SERVER } from './constants.js';
+import { VERSION } from './version.js';
+
+export type CommandName = 'submit' | 'status' | 'wait' | 'list' | 'cancel';
+export type Dispatch = (command: CommandName, options: Record<string, unknown>) => Promise<void>;
+
+const EXIT_CODES = `Exit codes:
+  0    done (with --wait / wait: every job passed)
+  1    with --wait / wait: a job failed, errored or was cancelled
+  2    bad flag or rejected payload; unknown id
+  3    server unreachable or server error
+  4    authentication or permission error
+  5    --timeout elapsed before the jobs finished
+  130  interrupted`;
+
+const GLOBAL_OPTIONS = `Options of every command:
+  --server=URL     job-server URL; a comma-separated list fails over (default ${DEFAULT_SERVER})
+  --token=TOKEN    API token
+  --json           print exactly one JSON document on stdout
+  --no-color       no colour
+  -h, --help       help for the command, with examples`;
+
+const ENVIRONMENT = `Environment:
+  QGJOB_SERVER            server URL(s), like --server
+  QGJOB_TOKEN             API token, like --token
+  NO_COLOR                no colour when set
+  QGJOB_POLL_INTERVAL_MS  how often wait polls (default 1000)
+  QGJOB_DEBUG=1           print stack traces with errors`;
+
+const RESULTS_JSON = `"results": {"jobs": [final job states], "summary": {"passed", "failed",
+  "errored", "cancelled", "unfinished", "elapsed_ms", "timed_out"}}`;
+
+function examples(...lines: string[]): string {
+  return `Examples:\n${lines.map((line) => `  $ ${line}`).join('\n')}\n`;
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** --server, --token, --json and --no-color, on every command. */
+function withGlobals(command: Command): Command {
+  return command
+    .addOption(
+      new Option('--server <url>', 'job-server URL; a comma-separated list fails over')
+        .env('QGJOB_SERVER')
+        .default(DEFAULT_SERVER),
+    )
+    .addOption(new Option('--token <token>', 'API token (never printed)').env('QGJOB_TOKEN'))
+    .option('--json', 'print exactly one JSON document on stdout')
+    .option('--no-color', 'no colour (also when NO_COLOR is set or output is not a terminal)');
+}
+
+export function buildProgram(dispatch: Dispatch): Command {
+  const program = new Command('qgjob')
+    .description(
+      'Queue AppWright tests on emulators, devices and BrowserStack, follow them, fail the build when one fails.',
+    )
+    .version(VERSION, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .exitOverride()
+    .configureOutput({ outputError: () => {} })
+    .showSuggestionAfterError(true)
+    .addHelpText(
+      'before',
+      examples(
+        'qgjob submit --org-id=qualgent --app-version-id=xyz123 --test=tests/onboarding.spec.js',
+        "qgjob submit --org-id=qualgent --app-version-id=xyz123 --test='tests/**/*.spec.js' --wait",
+        'qgjob status --job-id=job_123',
+        'qgjob list --org-id=qualgent --status=failed',
+      ),
+    )
+    .addHelpText('after', `\n${GLOBAL_OPTIONS}\n\n${EXIT_CODES}\n\n${ENVIRONMENT}`);
+
+  withGlobals(
+    program
+      .command('submit')
+      .description('Queue one job per test file for an app version; optionally wait for the results.')
+      .option('--org-id <org>', 'tenant id, e.g. qualgent')
+      .option('--app-version-id <id>', 'the build of the app under test, e.g. xyz123')
+      .option('--test <path>', 'test file, or a quoted glob expanded here; repeat for more', collect)
+      .option('--target <target>', 'emulator, device or browserstack', 'emulator')
+      .option(
+        '--priority <priority>',
+        '0-9 or low (2), normal (5), high (8), urgent (9); higher runs first (default: 5)',
+      )
+      .option('--max-retries <n>', 'extra runs when the test itself fails, 0-5 (default: 0)')
+      .option('--wait', 'wait until every job finished; exit 1 if one failed, errored or was cancelled')
+      .option(
+        '--timeout <duration>',
+        'give up waiting after this long (exit 5): 90s, 30m, 1h30m, 500ms; implies --wait',
+      )
+      .option('--junit <file>', 'write JUnit XML results to FILE; implies --wait'),
+  )
+    .addHelpText(
+      'before',
+      examples(
+        'qgjob submit --org-id=qualgent --app-version-id=xyz123 --test=tests/onboarding.spec.js',
+        "qgjob submit --org-id=qualgent --app-version-id=xyz123 --test='tests/**/*.spec.js' --target=device --priority=high",
+        "qgjob submit --org-id=qualgent --app-version-id=$BUILD --test='tests/*.spec.js' --wait --timeout=30m --junit=qgjob.xml",
+      ),
+    )
+    .addHelpText(
+      'after',
+      `\nJSON (--json): {"submission_id", "jobs": [{"id", "status", "deduplicated", "org_id", "app_version_id",
+  "test_path", "target", "priority"}]}; with --wait the same document plus
+  ${RESULTS_JSON}
+
+Globs are expanded relative to the current directory and sorted; a plain path is sent as
+given. Each invocation carries an idempotency key, so a retried request never queues twice.
+
+${EXIT_CODES}`,
+    )
+    .action((options: Record<string, unknown>) => dispatch('submit', options));
+
+  withGlobals(
+    program
+      .command('status')
+      .description('Show a job with its runs, or the jobs of a submission.')
+      .option('--job-id <id>', 'the job to show')
+      .option('--submission-id <id>', 'show every job of this submission instead'),
+  )
+    .addHelpText(
+      'before',
+      examples(
+        'qgjob status --job-id=job_123',
+        'qgjob status --submission-id=sub_456',
+        'qgjob status --job-id=job_123 --json',
+      ),
+    )
+    .addHelpText(
+      'after',
+      `\nJSON (--json): the job as the server returns it: {"id", "status", "org_id", "app_version_id", "test_path",
+  "target", "priority", "attempts", "created_at", "started_at", "finished_at", "runs": [{"n", "status",
+  "agent", "device", "batch_id", "app_installed", "started_at", "finished_at", "error"}], ...}
+  With --submission-id: {"id", "org_id", "created_at", "jobs": [...]}.`,
+    )
+    .action((options: Record<string, unknown>) => dispatch('status', options));
+
+  withGlobals(
+    program
+      .command('wait')
+      .description('Wait until jobs finish; exit 0 when every one passed, 1 otherwise.')
+      .option('--job-id <id>', 'a job to wait for; repeat for more', collect)
+      .option('--submission-id <id>', 'wait for every job of this submission')
+      .option('--timeout <duration>', 'give up after this long (exit 5): 90s, 30m, 1h30m, 500ms')
+      .option('--junit <file>', 'write JUnit XML results to FILE'),
+  )
+    .addHelpText(
+      'before',
+      examples(
+        'qgjob wait --submission-id=sub_456 --timeout=30m',
+        'qgjob wait --job-id=job_123 --job-id=job_124',
+        'qgjob wait --submission-id=sub_456 --junit=qgjob.xml',
+      ),
+    )
+    .addHelpText(
+      'after',
+      `\nJSON (--json): {"jobs": [final job states], "summary": {...}}, i.e.\n  ${RESULTS_JSON.replace('"results": ', '')}\n\n${EXIT_CODES}`,
+    )
+    .action((options: Record<string, unknown>) => dispatch('wait', options));
+
+  withGlobals(
+    program
+      .command('list')
+      .description('List jobs, newest first.')
+      .option('--org-id <org>', 'only this tenant')
+      .option(
+        '--status <status>',
+        'only jobs in this status: queued, assigned, running, passed, failed, errored, cancelled',
+      )
+      .option('--app-version-id <id>', 'only this app version')
+      .option('--target <target>', 'only this target: emulator, device or browserstack')
+      .option('--submission-id <id>', 'only jobs of this submission')
+      .option('--limit <n>', 'jobs per page, 1-500 (default: 50)')
+      .option('--cursor <cursor>', 'next page, as printed after the previous page'),
+  )
+    .addHelpText(
+      'before',
+      examples(
+        'qgjob list --org-id=qualgent',
+        'qgjob list --org-id=qualgent --status=failed --limit=10',
+        'qgjob list --app-version-id=xyz123 --json',
+      ),
+    )
+    .addHelpText('after', '\nJSON (--json): {"jobs": [...], "next_cursor": "..." or null}')
+    .action((options: Record<string, unknown>) => dispatch('list', options));
+
+  withGlobals(
+    program
+      .command('cancel')
+      .description('Cancel a job that has not started yet.')
+      .option('--job-id <id>', 'the job to cancel'),
+  )
+    .addHelpText('before', examples('qgjob cancel --job-id=job_123'))
+    .addHelpText('after', '\nA job that is already running or finished cannot be cancelled (exit 2).')
+    .action((options: Record<string, unknown>) => dispatch('cancel', options));
+
+  return program;
+}

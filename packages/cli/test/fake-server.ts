@@ -1,0 +1,194 @@
+/**
+ * A stand-in job-server for CLI tests: just enough of the /v1 API, in memory. Every read
+ * moves each unfinished job one step (queued → running → outcome); a test whose path
+ * contains `fail` fails, `error` errors, `slow` never finishes, anything else passes.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Job, JobStatus, SubmitRequest } from '@qgjob/protocol';
+
+export interface FakeServer {
+  url: string;
+  jobs: Map<string, Job>;
+  /** Idempotency keys received, in order. */
+  keys: string[];
+  requests: string[];
+  close(): Promise<void>;
+}
+
+function outcome(path: string): JobStatus {
+  if (path.includes('fail')) return 'failed';
+  if (path.includes('error')) return 'errored';
+  return 'passed';
+}
+
+function advance(job: Job, now: string): void {
+  if (job.status === 'queued') {
+    job.status = 'running';
+    job.attempts = 1;
+    job.started_at = now;
+    job.runs.push({
+      id: `run_${job.id}_1`,
+      n: 1,
+      status: 'running',
+      agent: 'agent-1',
+      device: 'emulator-1',
+      batch_id: 'batch_1',
+      app_installed: true,
+      started_at: now,
+      finished_at: null,
+      duration_ms: null,
+      error: null,
+    });
+  } else if (job.status === 'running' && !job.test_path.includes('slow')) {
+    const status = outcome(job.test_path);
+    job.status = status;
+    job.finished_at = now;
+    job.error = status === 'passed' ? null : `${status}: expected <Welcome> to be visible`;
+    const run = job.runs[0];
+    if (run) Object.assign(run, { status, finished_at: now, duration_ms: 1500, error: job.error });
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+async function readBody(req: IncomingMessage): Promise<unknown> {
+  let text = '';
+  for await (const chunk of req) text += chunk;
+  return text ? JSON.parse(text) : undefined;
+}
+
+export async function startFakeServer(options: { token?: string } = {}): Promise<FakeServer> {
+  const jobs = new Map<string, Job>();
+  const submissions = new Map<string, string[]>();
+  const keys: string[] = [];
+  const requests: string[] = [];
+  let seq = 0;
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    requests.push(`${req.method} ${url.pathname}`);
+    if (options.token && req.headers.authorization !== `Bearer ${options.token}`) {
+      return send(res, 401, { error: { code: 'unauthorized', message: 'missing or invalid token' } });
+    }
+    const now = new Date().toISOString();
+    const notFound = () => send(res, 404, { error: { code: 'not_found', message: 'not found' } });
+    const param = (method: string, pattern: RegExp): string | undefined => {
+      const match = req.method === method ? pattern.exec(url.pathname) : null;
+      return match?.[1] === undefined ? undefined : decodeURIComponent(match[1]);
+    };
+    const cancelId = param('POST', /^\/v1\/jobs\/([^/]+)\/cancel$/);
+    const jobId = param('GET', /^\/v1\/jobs\/([^/]+)$/);
+    const submissionParam = param('GET', /^\/v1\/submissions\/([^/]+)$/);
+    if (req.method === 'POST' && url.pathname === '/v1/jobs') {
+      keys.push(String(req.headers['idempotency-key'] ?? ''));
+      const body = (await readBody(req)) as SubmitRequest;
+      const paths = body.tests ?? [body.test_path as string];
+      const submissionId = `sub_${++seq}`;
+      const created = paths.map((test_path) => {
+        const existing = [...jobs.values()].find(
+          (j) => j.test_path === test_path && j.status === 'queued' && j.app_version_id === body.app_version_id,
+        );
+        if (existing) return { job: existing, deduplicated: true };
+        const job: Job = {
+          id: `job_${++seq}`,
+          submission_id: submissionId,
+          status: 'queued',
+          org_id: body.org_id,
+          app_version_id: body.app_version_id,
+          test_path,
+          target: body.target ?? 'emulator',
+          priority: body.priority ?? 5,
+          max_retries: body.max_retries ?? 0,
+          attempts: 0,
+          flaky: false,
+          created_at: now,
+          started_at: null,
+          finished_at: null,
+          error: null,
+          runs: [],
+        };
+        jobs.set(job.id, job);
+        return { job, deduplicated: false };
+      });
+      submissions.set(
+        submissionId,
+        created.filter((c) => !c.deduplicated).map((c) => c.job.id),
+      );
+      return send(res, 201, {
+        submission_id: submissionId,
+        jobs: created.map(({ job, deduplicated }) => ({
+          id: job.id,
+          status: job.status,
+          deduplicated,
+          org_id: job.org_id,
+          app_version_id: job.app_version_id,
+          test_path: job.test_path,
+          target: job.target,
+          priority: job.priority,
+        })),
+      });
+    }
+    if (req.method === 'GET' && url.pathname === '/v1/jobs') {
+      const all = [...jobs.values()].filter(
+        (j) => !url.searchParams.has('status') || j.status === url.searchParams.get('status'),
+      );
+      const limit = Number(url.searchParams.get('limit') ?? 50);
+      const start = Number(url.searchParams.get('cursor') ?? 0);
+      const page = all.slice(start, start + limit).map(({ runs: _runs, ...summary }) => summary);
+      return send(res, 200, { jobs: page, next_cursor: start + limit < all.length ? String(start + limit) : null });
+    }
+    if (cancelId !== undefined) {
+      const job = jobs.get(cancelId);
+      if (!job) return notFound();
+      if (job.status !== 'queued') {
+        return send(res, 409, {
+          error: { code: 'conflict', message: `job ${job.id} is ${job.status}; only queued jobs can be cancelled` },
+        });
+      }
+      job.status = 'cancelled';
+      job.finished_at = now;
+      return send(res, 200, job);
+    }
+    if (jobId !== undefined) {
+      const job = jobs.get(jobId);
+      if (!job) return notFound();
+      advance(job, now);
+      return send(res, 200, job);
+    }
+    if (submissionParam !== undefined) {
+      const id = submissionParam;
+      const ids = submissions.get(id);
+      if (!ids) return notFound();
+      const list = ids.map((jobId) => jobs.get(jobId) as Job);
+      for (const job of list) advance(job, now);
+      return send(res, 200, {
+        id,
+        org_id: list[0]?.org_id ?? 'x',
+        created_at: now,
+        jobs: list.map(({ runs: _runs, ...summary }) => summary),
+      });
+    }
+    return notFound();
+  };
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => send(res, 500, { error: { code: 'internal', message: String(error) } }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    jobs,
+    keys,
+    requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

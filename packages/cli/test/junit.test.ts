@@ -1,0 +1,122 @@
+import type { Job, Run } from '@qgjob/protocol';
+import { describe, expect, it } from 'vitest';
+import { escapeXml, jobMs, junitXml, suitesBySubmission } from '../src/junit.js';
+
+function run(n: number, overrides: Partial<Run> = {}): Run {
+  return {
+    id: `run_${n}`,
+    n,
+    status: 'passed',
+    agent: 'agent-a',
+    device: 'emulator-5554',
+    batch_id: 'batch_1',
+    app_installed: n === 1,
+    started_at: '2024-05-01T12:00:00.000Z',
+    finished_at: '2024-05-01T12:00:02.000Z',
+    duration_ms: 2000,
+    error: null,
+    ...overrides,
+  };
+}
+
+function job(id: string, overrides: Partial<Job> = {}): Job {
+  return {
+    id,
+    submission_id: 'sub_1',
+    status: 'passed',
+    org_id: 'qualgent',
+    app_version_id: 'xyz123',
+    test_path: `tests/${id}.spec.js`,
+    target: 'emulator',
+    priority: 5,
+    max_retries: 0,
+    attempts: 1,
+    flaky: false,
+    created_at: '2024-05-01T11:59:00.000Z',
+    started_at: '2024-05-01T12:00:00.000Z',
+    finished_at: '2024-05-01T12:00:02.000Z',
+    error: null,
+    runs: [run(1)],
+    ...overrides,
+  };
+}
+
+describe('junitXml', () => {
+  const jobs = [
+    job('a'),
+    job('b', {
+      status: 'failed',
+      attempts: 2,
+      error: 'expected <Welcome> & "hello"',
+      runs: [
+        run(1, { status: 'failed', error: 'first' }),
+        run(2, { status: 'failed', duration_ms: 1500, error: 'second' }),
+      ],
+    }),
+    job('c', { status: 'errored', error: 'device lost', runs: [run(1, { status: 'errored', error: 'device lost' })] }),
+    job('d', { status: 'cancelled', runs: [], started_at: null, finished_at: null }),
+    job('e', { target: 'device', app_version_id: 'bs://4f2a' }),
+  ];
+  const xml = junitXml([{ name: 'sub_1', jobs }]);
+
+  it('writes one testsuite with totals', () => {
+    expect(
+      xml.startsWith(
+        '<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="qgjob" tests="5" failures="1" errors="1" skipped="1" time="9.500">',
+      ),
+    ).toBe(true);
+    expect(xml).toContain('<testsuite name="sub_1" tests="5" failures="1" errors="1" skipped="1" time="9.500">');
+    expect(xml.trimEnd().endsWith('</testsuites>')).toBe(true);
+  });
+
+  it('names each testcase by test path with classname <target>.<app_version_id>', () => {
+    expect(xml).toContain('<testcase name="tests/a.spec.js" classname="emulator.xyz123" time="2.000">');
+    expect(xml).toContain('<testcase name="tests/e.spec.js" classname="device.bs://4f2a" time="2.000">');
+  });
+
+  it('adds failure and error elements with escaped messages, runs in the body', () => {
+    expect(xml).toContain('<failure message="expected &lt;Welcome&gt; &amp; &quot;hello&quot;" type="failed">');
+    expect(xml).toContain(
+      'run 2 failed in 1.5s (device emulator-5554, agent agent-a, batch batch_1, reused the app install): second',
+    );
+    expect(xml).toContain('<error message="device lost" type="errored">');
+    expect(xml).toContain('<skipped message="cancelled"/>');
+  });
+
+  it('has one failure per failed job and balanced testcases', () => {
+    expect(xml.match(/<testcase /g)).toHaveLength(5);
+    expect(xml.match(/<\/testcase>/g)).toHaveLength(5);
+    expect(xml.match(/<failure /g)).toHaveLength(1);
+  });
+
+  it('marks unfinished jobs as skipped', () => {
+    const out = junitXml([{ name: 's', jobs: [job('x', { status: 'running', runs: [] })] }]);
+    expect(out).toContain('<skipped message="not finished before --timeout (running)"/>');
+  });
+});
+
+describe('jobMs', () => {
+  it('sums the runs, falling back to their timestamps', () => {
+    expect(jobMs(job('a', { runs: [run(1), run(2, { duration_ms: null })] }))).toBe(4000);
+  });
+
+  it('uses the job span without runs', () => {
+    expect(jobMs(job('a', { runs: [] }))).toBe(2000);
+  });
+});
+
+describe('escapeXml', () => {
+  it('escapes markup and drops characters XML cannot hold', () => {
+    expect(escapeXml(`a<b>&"c'\u0000\u001b[31m`)).toBe('a&lt;b&gt;&amp;&quot;c&apos;[31m');
+  });
+});
+
+describe('suitesBySubmission', () => {
+  it('groups jobs per submission in order of appearance', () => {
+    const suites = suitesBySubmission([job('a', { submission_id: 's2' }), job('b'), job('c', { submission_id: 's2' })]);
+    expect(suites.map((s) => [s.name, s.jobs.map((j) => j.id)])).toEqual([
+      ['s2', ['a', 'c']],
+      ['sub_1', ['b']],
+    ]);
+  });
+});

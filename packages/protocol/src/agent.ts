@@ -1,0 +1,118 @@
+/**
+ * The agent ⇄ job-server protocol. An agent registers its devices, then for each free
+ * device long-polls for a batch: jobs of one group (org, app version, target) leased to
+ * that device, with whether it must install the app first. While it works it reports
+ * events (install, start, finish) on the batch; the answer tells it to carry on or to
+ * yield (stop starting new jobs, hand the rest back) so that another org gets a device.
+ */
+import { type Static, Type } from '@sinclair/typebox';
+import { AppVersionId, OrgId, TargetSchema, TestPath } from './schemas.js';
+
+const Name = Type.String({
+  pattern: '^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$',
+  errorMessage: 'must be 1-128 characters of letters, digits and ._:@/-',
+});
+
+export const DeviceSpec = Type.Object({ name: Name, target: TargetSchema }, { additionalProperties: false });
+export type DeviceSpec = Static<typeof DeviceSpec>;
+
+export const RegisterRequest = Type.Object(
+  {
+    name: Name,
+    version: Type.Optional(Type.String({ maxLength: 64 })),
+    devices: Type.Array(DeviceSpec, { minItems: 1, maxItems: 256 }),
+  },
+  { additionalProperties: false },
+);
+export type RegisterRequest = Static<typeof RegisterRequest>;
+
+export const RegisteredDevice = Type.Object({ id: Type.String(), name: Type.String(), target: TargetSchema });
+export type RegisteredDevice = Static<typeof RegisteredDevice>;
+
+export const RegisterResponse = Type.Object({
+  agent_id: Type.String(),
+  devices: Type.Array(RegisteredDevice),
+  /** How often the agent should report on a batch (heartbeat) so its lease does not expire. */
+  heartbeat_ms: Type.Integer(),
+  lease_ms: Type.Integer(),
+});
+export type RegisterResponse = Static<typeof RegisterResponse>;
+
+export const ClaimQuery = Type.Object(
+  { wait_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 60_000 })) },
+  { additionalProperties: false },
+);
+export type ClaimQuery = Static<typeof ClaimQuery>;
+
+export const BatchJob = Type.Object({
+  id: Type.String(),
+  test_path: TestPath,
+  priority: Type.Integer(),
+  /** The run number this job's next run will have. */
+  attempt: Type.Integer(),
+});
+export type BatchJob = Static<typeof BatchJob>;
+
+export const Batch = Type.Object({
+  id: Type.String(),
+  device_id: Type.String(),
+  org_id: OrgId,
+  app_version_id: AppVersionId,
+  target: TargetSchema,
+  /** True: install the app before the first test. False: the device already holds it. */
+  install: Type.Boolean(),
+  lease_expires_at: Type.String({ format: 'date-time' }),
+  jobs: Type.Array(BatchJob),
+});
+export type Batch = Static<typeof Batch>;
+
+/** 200 with a batch, or 200 with `batch: null` when nothing came within wait_ms. */
+export const ClaimResponse = Type.Object({ batch: Type.Union([Batch, Type.Null()]) });
+export type ClaimResponse = Static<typeof ClaimResponse>;
+
+export const FINISH_STATUSES = ['passed', 'failed', 'errored'] as const;
+export type FinishStatus = (typeof FINISH_STATUSES)[number];
+
+export const BatchEvent = Type.Union([
+  Type.Object(
+    {
+      type: Type.Literal('install'),
+      ok: Type.Boolean(),
+      duration_ms: Type.Optional(Type.Integer({ minimum: 0 })),
+      error: Type.Optional(Type.String({ maxLength: 4000 })),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object({ type: Type.Literal('start'), job_id: Type.String() }, { additionalProperties: false }),
+  Type.Object(
+    {
+      type: Type.Literal('finish'),
+      job_id: Type.String(),
+      /** passed/failed: the test's own verdict. errored: the infrastructure failed (spawn, timeout, device). */
+      status: Type.Union(FINISH_STATUSES.map((s) => Type.Literal(s))),
+      duration_ms: Type.Optional(Type.Integer({ minimum: 0 })),
+      error: Type.Optional(Type.String({ maxLength: 4000 })),
+    },
+    { additionalProperties: false },
+  ),
+]);
+export type BatchEvent = Static<typeof BatchEvent>;
+
+export const ReportRequest = Type.Object(
+  {
+    events: Type.Array(BatchEvent, { maxItems: 1000 }),
+    /** The batch is over: these jobs were not started and go back to the queue. */
+    done: Type.Optional(Type.Object({ unstarted: Type.Array(Type.String(), { maxItems: 5000 }) })),
+  },
+  { additionalProperties: false },
+);
+export type ReportRequest = Static<typeof ReportRequest>;
+
+export const ReportResponse = Type.Object({
+  /** Stop starting jobs of this batch; report `done` with the rest as unstarted. */
+  yield: Type.Boolean(),
+  /** Jobs cancelled by a user: stop them if running, do not start them. */
+  cancelled: Type.Array(Type.String()),
+  lease_expires_at: Type.String({ format: 'date-time' }),
+});
+export type ReportResponse = Static<typeof ReportResponse>;

@@ -1,0 +1,27 @@
+import { loadMigrations, migrate, openPostgres } from '@qgjob/server';
+import { describe, expect, it } from 'vitest';
+import { createDatabase, postgresUrl } from '../../../tests/helpers/db.js';
+
+describe('migrations', () => {
+  it('are numbered, unique and in order', () => {
+    const versions = loadMigrations().map((m) => m.version);
+    expect(versions.length).toBeGreaterThan(0);
+    expect(versions).toEqual([...versions].sort((a, b) => a - b));
+    expect(new Set(versions).size).toBe(versions.length);
+  });
+
+  it.skipIf(!postgresUrl)('apply once when several replicas start together', async () => {
+    const database = await createDatabase();
+    const dbs = await Promise.all(Array.from({ length: 4 }, () => openPostgres({ url: database.url, poolSize: 2 })));
+    try {
+      const applied = await Promise.all(dbs.map((db) => migrate(db)));
+      const all = applied.flat();
+      expect(all.sort()).toEqual(loadMigrations().map((m) => m.version));
+      expect(applied.filter((a) => a.length > 0)).toHaveLength(1);
+      expect(await migrate(dbs[0] as (typeof dbs)[0])).toEqual([]);
+    } finally {
+      await Promise.all(dbs.map((db) => db.close()));
+      await database.drop();
+    }
+  });
+});

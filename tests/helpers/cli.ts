@@ -1,0 +1,62 @@
+/**
+ * Runs the qgjob CLI from its sources in a child process, the way a user or CI script
+ * would: stdin closed, NO_COLOR unset, and no QGJOB_* variables leaking in from the
+ * developer's shell (pass them in `env` when a test wants them). The CLI and the
+ * @qgjob/* packages it imports run from their TypeScript sources through tsx.
+ */
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+export interface CliResult {
+  /** Exit code, or null when the process was killed (e.g. after timeoutMs). */
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Kill the CLI after this long. Default 20 s. */
+  timeoutMs?: number;
+}
+
+const MAIN = fileURLToPath(new URL('../../packages/cli/src/main.ts', import.meta.url));
+// Resolved from here, not from `cwd`, so tests may run the CLI in a temporary directory.
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+// Its `paths` point @qgjob/* at the sources, as vitest.config.ts does: no build needed first.
+const TSCONFIG = fileURLToPath(new URL('../../tsconfig.tests.json', import.meta.url));
+
+const SCRUBBED = ['NO_COLOR', 'FORCE_COLOR', 'QGJOB_SERVER', 'QGJOB_TOKEN', 'QGJOB_DEBUG', 'QGJOB_POLL_INTERVAL_MS'];
+
+export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of SCRUBBED) delete env[name];
+  env.TSX_TSCONFIG_PATH = TSCONFIG;
+  Object.assign(env, opts.env);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], {
+      cwd: opts.cwd ?? process.cwd(),
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 20_000);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
