@@ -9,18 +9,26 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController
 import type { Db } from './db/db.js';
 import { installErrorHandler } from './http/error-handler.js';
 import { validatorCompiler } from './http/validation.js';
+import { agentRoutes } from './routes/agents.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
+import { metricsRoutes } from './routes/metrics.js';
+import { Metrics } from './services/metrics.js';
 import { QueueService } from './services/queue.js';
+import { Scheduler, type SchedulerOptions } from './services/scheduler.js';
+import { Wakeups } from './services/wakeups.js';
 
 export interface AppOptions {
   db: Db;
   logger?: FastifyServerOptions['logger'];
+  scheduler?: SchedulerOptions;
 }
 
 export interface App {
   http: FastifyInstance;
   queue: QueueService;
+  scheduler: Scheduler;
+  metrics: Metrics;
 }
 
 export const VERSION = '0.1.0';
@@ -46,12 +54,24 @@ export async function buildApp(options: AppOptions): Promise<App> {
         version: VERSION,
         description: 'Queue, group and run AppWright tests on emulators, devices and BrowserStack.',
       },
-      tags: [{ name: 'jobs' }, { name: 'submissions' }],
+      tags: [{ name: 'jobs' }, { name: 'submissions' }, { name: 'agents' }],
     },
   });
   await http.register(swaggerUi, { routePrefix: '/docs' });
-  const queue = new QueueService(options.db);
+  const metrics = new Metrics(options.db);
+  const wakeups = new Wakeups(options.db);
+  await wakeups.start();
+  const queue = new QueueService(options.db, metrics);
+  const scheduler = new Scheduler(options.db, wakeups, metrics, options.scheduler);
+  // Closing: long-polls answer "no batch" at once instead of holding the shutdown.
+  const shutdown = new AbortController();
+  http.addHook('preClose', async () => {
+    shutdown.abort();
+    await wakeups.stop();
+  });
   healthRoutes(http, options.db);
   jobRoutes(http, queue);
-  return { http, queue };
+  agentRoutes(http, scheduler, shutdown.signal);
+  metricsRoutes(http, metrics);
+  return { http, queue, scheduler, metrics };
 }

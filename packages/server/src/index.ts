@@ -6,4 +6,7 @@ export { openPglite } from './db/pglite.js';
 export { openPostgres } from './db/postgres.js';
 export { AppError, StoreInUseError } from './errors.js';
 export { type RunningServer, type ServerOptions, startServer } from './server.js';
+export { Metrics } from './services/metrics.js';
+export * from './services/policy.js';
 export { QueueService } from './services/queue.js';
+export { Scheduler, type SchedulerOptions } from './services/scheduler.js';

@@ -2,6 +2,7 @@ import type { FastifyServerOptions } from 'fastify';
 import { type App, buildApp } from './app.js';
 import type { Db } from './db/db.js';
 import { openDb, type StoreOptions } from './db/open.js';
+import type { SchedulerOptions } from './services/scheduler.js';
 
 export interface ServerOptions extends StoreOptions {
   port?: number;
@@ -9,6 +10,7 @@ export interface ServerOptions extends StoreOptions {
   logger?: FastifyServerOptions['logger'];
   /** Use this store instead of opening one (tests); it is not closed by close(). */
   db?: Db;
+  scheduler?: SchedulerOptions;
 }
 
 export interface RunningServer {
@@ -21,7 +23,7 @@ export interface RunningServer {
 
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const db = options.db ?? (await openDb(options));
-  const app = await buildApp({ db, logger: options.logger });
+  const app = await buildApp({ db, logger: options.logger, scheduler: options.scheduler });
   try {
     await app.http.listen({ port: options.port ?? 8080, host: options.host ?? '127.0.0.1' });
   } catch (error) {

@@ -19,6 +19,7 @@ import * as jobs from '../store/jobs.js';
 import type { JobRow } from '../store/rows.js';
 import { getRunsOfJob } from '../store/runs.js';
 import * as submissions from '../store/submissions.js';
+import type { Metrics } from './metrics.js';
 import { jobSummary, jobView, submittedJob } from './views.js';
 
 export interface SubmitResult {
@@ -31,7 +32,10 @@ export interface SubmitResult {
 const DEDUP_ROUNDS = 5;
 
 export class QueueService {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly metrics?: Metrics,
+  ) {}
 
   async submit(request: SubmitRequest, idempotencyKey?: string): Promise<SubmitResult> {
     const paths = request.tests ?? (request.test_path === undefined ? [] : [request.test_path]);
@@ -39,7 +43,7 @@ export class QueueService {
     const unique = [...new Set(paths)].sort();
     const target = request.target ?? 'emulator';
     const submissionId = newId('sub');
-    return this.db.transaction(async (tx) => {
+    const result = await this.db.transaction(async (tx): Promise<SubmitResult> => {
       if (idempotencyKey !== undefined) {
         const earlier = await submissions.claimIdempotencyKey(tx, {
           orgId: request.org_id,
@@ -101,6 +105,8 @@ export class QueueService {
         replayed: false,
       };
     });
+    if (!result.replayed) this.metrics?.jobsSubmitted.inc(result.response.jobs.filter((j) => !j.deduplicated).length);
+    return result;
   }
 
   private async submissionResponse(q: Queryable, id: string): Promise<SubmitResponse> {
@@ -154,7 +160,10 @@ export class QueueService {
 
   async cancelJob(id: string): Promise<Job> {
     const cancelled = await jobs.cancelQueuedJob(this.db, id, 'cancelled by request');
-    if (cancelled) return jobView(cancelled, await getRunsOfJob(this.db, id));
+    if (cancelled) {
+      this.metrics?.jobsFinished.inc({ status: 'cancelled' });
+      return jobView(cancelled, await getRunsOfJob(this.db, id));
+    }
     const job = await this.getJob(id);
     if (job.status === 'cancelled') return job;
     throw new ConflictError(`job ${id} is ${job.status}: only a queued job can be cancelled`);

@@ -35,7 +35,7 @@ export function runView(row: RunRow): Run {
     app_installed: row.app_installed,
     started_at: iso(row.started_at),
     finished_at: iso(row.finished_at),
-    duration_ms: row.started_at && row.finished_at ? row.finished_at.getTime() - row.started_at.getTime() : null,
+    duration_ms: row.duration_ms,
     error: row.error,
   };
 }

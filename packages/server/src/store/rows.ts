@@ -29,6 +29,7 @@ export interface RunRow {
   app_installed: boolean;
   started_at: Date | null;
   finished_at: Date | null;
+  duration_ms: number | null;
   error: string | null;
 }
 

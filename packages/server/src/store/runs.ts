@@ -1,9 +1,101 @@
+/** SQL for runs and the job transitions they drive. */
 import type { Queryable } from '../db/db.js';
 import type { RunRow } from './rows.js';
 
-const RUN_COLUMNS = 'id, job_id, n, status, agent, device, batch_id, app_installed, started_at, finished_at, error';
+const RUN_COLUMNS =
+  'id, job_id, n, status, agent, device, batch_id, app_installed, started_at, finished_at, duration_ms, error';
 
 export async function getRunsOfJob(q: Queryable, jobId: string): Promise<RunRow[]> {
   const { rows } = await q.query<RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE job_id = $1 ORDER BY n`, [jobId]);
   return rows;
+}
+
+/**
+ * Starts the job's next run, if the job is still assigned to this batch (a repeated
+ * start event, or one for a job the batch no longer holds, changes nothing).
+ * `app_installed` is true only for the first run of a batch that installed.
+ */
+export async function startRun(
+  q: Queryable,
+  r: { runId: string; jobId: string; batchId: string; agent: string; device: string; batchInstalled: boolean },
+): Promise<boolean> {
+  const { rowCount } = await q.query(
+    `WITH first AS (SELECT NOT EXISTS (SELECT 1 FROM runs WHERE batch_id = $2) AS is_first),
+          j AS (
+            UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = coalesce(started_at, now())
+             WHERE id = $1 AND batch_id = $2 AND status = 'assigned'
+             RETURNING id, attempts)
+     INSERT INTO runs (id, job_id, n, status, agent, device, batch_id, app_installed, started_at)
+     SELECT $3, j.id, j.attempts, 'running', $4, $5, $2, $6 AND first.is_first, now() FROM j, first`,
+    [r.jobId, r.batchId, r.runId, r.agent, r.device, r.batchInstalled],
+  );
+  return rowCount === 1;
+}
+
+export interface FinishedRun {
+  job_id: string;
+  n: number;
+  max_retries: number;
+  infra_failures: number;
+  /** Runs of this job that failed by the test's own verdict, this one included. */
+  test_failures: number;
+}
+
+/** Ends the job's running run in this batch; undefined if there is none (repeat, or fenced). */
+export async function finishRun(
+  q: Queryable,
+  r: {
+    jobId: string;
+    batchId: string;
+    status: 'passed' | 'failed' | 'errored' | 'lost';
+    error: string | null;
+    durationMs: number | null;
+  },
+): Promise<FinishedRun | undefined> {
+  const { rows } = await q.query<FinishedRun>(
+    `WITH r AS (
+       UPDATE runs SET status = $3, error = $4, finished_at = now(),
+              duration_ms = coalesce($5::int, (extract(epoch FROM now() - started_at) * 1000)::int)
+        WHERE job_id = $1 AND batch_id = $2 AND status = 'running'
+        RETURNING job_id, n)
+     SELECT r.job_id, r.n, j.max_retries, j.infra_failures,
+            (SELECT count(*)::int FROM runs x WHERE x.job_id = r.job_id AND (x.status = 'failed' OR x.n = r.n AND $3 = 'failed'))
+              AS test_failures
+       FROM r JOIN jobs j ON j.id = r.job_id`,
+    [r.jobId, r.batchId, r.status, r.error, r.durationMs],
+  );
+  return rows[0];
+}
+
+/** The final status of a job; `flaky` when it passed after a failed run. */
+export async function completeJob(
+  q: Queryable,
+  j: { jobId: string; status: 'passed' | 'failed' | 'errored'; error: string | null },
+): Promise<void> {
+  await q.query(
+    `UPDATE jobs SET status = $2, error = $3, finished_at = now(), batch_id = NULL,
+            flaky = ($2 = 'passed' AND EXISTS (SELECT 1 FROM runs WHERE job_id = $1 AND status = 'failed'))
+      WHERE id = $1`,
+    [j.jobId, j.status, j.error],
+  );
+}
+
+/** Back to the queue for another run, not before `delayMs`; an infrastructure error counts against its budget. */
+export async function requeueJob(q: Queryable, j: { jobId: string; delayMs: number; infra: boolean }): Promise<void> {
+  await q.query(
+    `UPDATE jobs SET status = 'queued', batch_id = NULL,
+            run_after = now() + make_interval(secs => $2::float8 / 1000),
+            infra_failures = infra_failures + CASE WHEN $3 THEN 1 ELSE 0 END
+      WHERE id = $1`,
+    [j.jobId, j.delayMs, j.infra],
+  );
+}
+
+/** Jobs of the batch with a run still going (started, never finished). */
+export async function runningJobsOfBatch(q: Queryable, batchId: string): Promise<string[]> {
+  const { rows } = await q.query<{ job_id: string }>(
+    `SELECT job_id FROM runs WHERE batch_id = $1 AND status = 'running'`,
+    [batchId],
+  );
+  return rows.map((r) => r.job_id);
 }

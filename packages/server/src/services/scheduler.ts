@@ -1,0 +1,321 @@
+/**
+ * The claim side of the queue: devices ask for work, get a batch (jobs of one group
+ * and whether to install first), report what happens, and are told when to yield.
+ *
+ * A job moves queued → assigned (reserved by a batch at claim) → running (a start
+ * event made its run) → passed | failed | errored, or back to queued: a retry, a
+ * yielded or abandoned batch. Every transition happens in one transaction that holds
+ * the batch row (reports) or the device row (claims), so a batch is never changed by
+ * two requests at once, and the job rows are moved with guarded UPDATEs (status and
+ * batch_id in the WHERE) so a late or repeated event changes nothing.
+ */
+import type {
+  Batch,
+  BatchEvent,
+  ClaimResponse,
+  RegisterRequest,
+  RegisterResponse,
+  ReportRequest,
+  ReportResponse,
+  Target,
+} from '@qgjob/protocol';
+import type { Db, Queryable } from '../db/db.js';
+import { AppError, NotFoundError } from '../errors.js';
+import { newId } from '../ids.js';
+import * as agents from '../store/agents.js';
+import * as batches from '../store/batches.js';
+import { notifyQueued } from '../store/jobs.js';
+import * as runs from '../store/runs.js';
+import type { Metrics } from './metrics.js';
+import {
+  DEFAULT_POLICY_CONFIG,
+  type GroupStat,
+  POLICIES,
+  type Policy,
+  type PolicyConfig,
+  shouldYield,
+} from './policy.js';
+import type { Wakeups } from './wakeups.js';
+
+export interface SchedulerOptions {
+  policy?: Policy;
+  config?: Partial<PolicyConfig>;
+  /** How long a batch lease lasts without a report. */
+  leaseMs?: number;
+  /** How often agents should report while a test runs. */
+  heartbeatMs?: number;
+  /** Infrastructure errors allowed per job before it is `errored`. */
+  infraRetries?: number;
+  /** Base of the exponential backoff after an infrastructure error. */
+  retryBaseMs?: number;
+  /** Re-check for work this often while a claim long-polls, in case a notification was missed. */
+  pollMs?: number;
+}
+
+const ALIVE_MS = 60_000;
+
+export class Scheduler {
+  readonly policy: Policy;
+  readonly config: PolicyConfig;
+  readonly leaseMs: number;
+  readonly heartbeatMs: number;
+  private readonly infraRetries: number;
+  private readonly retryBaseMs: number;
+  private readonly pollMs: number;
+
+  constructor(
+    private readonly db: Db,
+    private readonly wakeups: Wakeups,
+    private readonly metrics: Metrics,
+    options: SchedulerOptions = {},
+  ) {
+    this.policy = options.policy ?? POLICIES.fair;
+    this.config = { ...DEFAULT_POLICY_CONFIG, ...options.config };
+    this.leaseMs = options.leaseMs ?? 60_000;
+    this.heartbeatMs = options.heartbeatMs ?? Math.floor(this.leaseMs / 4);
+    this.infraRetries = options.infraRetries ?? 2;
+    this.retryBaseMs = options.retryBaseMs ?? 2_000;
+    this.pollMs = options.pollMs ?? 2_000;
+  }
+
+  async register(request: RegisterRequest): Promise<RegisterResponse> {
+    return this.db.transaction(async (tx) => {
+      const agentId = await agents.upsertAgent(tx, {
+        id: newId('agt'),
+        name: request.name,
+        version: request.version ?? null,
+      });
+      const devices = await agents.upsertDevices(
+        tx,
+        agentId,
+        request.devices.map((d) => ({ id: newId('dev'), name: d.name, target: d.target })),
+      );
+      return { agent_id: agentId, devices, heartbeat_ms: this.heartbeatMs, lease_ms: this.leaseMs };
+    });
+  }
+
+  /** Long-polls up to `waitMs` for a batch for this device. */
+  async claim(deviceId: string, waitMs: number, signal?: AbortSignal): Promise<ClaimResponse> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const { batch, target } = await this.tryClaim(deviceId);
+      if (batch) return { batch };
+      const left = deadline - Date.now();
+      if (left <= 0 || signal?.aborted) return { batch: null };
+      await this.wakeups.wait(target, Math.min(left, this.pollMs), signal);
+    }
+  }
+
+  private async tryClaim(deviceId: string): Promise<{ batch: Batch | null; target: Target }> {
+    const result = await this.db.transaction(async (tx) => {
+      const device = await agents.lockDevice(tx, deviceId);
+      if (!device) throw new NotFoundError('device', deviceId);
+      await agents.touchDevice(tx, device.id, device.agent_id);
+      // Claiming while still holding a batch: the agent lost track of it (restart, lost answer).
+      if (device.batch_id) {
+        await this.abandonBatch(tx, device.batch_id, 'the agent asked for new work for this device while holding it');
+        await batches.endBatch(tx, device.batch_id, 'expired');
+      }
+      const groups = await batches.queuedGroups(tx, device.target, this.config.agingMs);
+      if (groups.length === 0) return { batch: null, target: device.target };
+      const [busy, idle, warm] = await Promise.all([
+        batches.busyByOrg(tx, device.target),
+        agents.countIdleDevices(tx, device.target, ALIVE_MS),
+        agents.warmApps(tx, device.id),
+      ]);
+      const last =
+        device.last_org_id && device.last_app_version_id
+          ? {
+              org_id: device.last_org_id,
+              app_version_id: device.last_app_version_id,
+              forMs: device.group_since ? Date.now() - device.group_since.getTime() : 0,
+            }
+          : null;
+      let candidates = groups;
+      // Another claim may hold a group's rows (SKIP LOCKED finds none): try the next choice.
+      for (let round = 0; round < 4 && candidates.length > 0; round++) {
+        const decision = this.policy.choose({
+          device: { warm, last },
+          groups: candidates,
+          busy,
+          idleDevices: Math.max(1, idle),
+          config: this.config,
+        });
+        if (!decision) break;
+        const batchId = newId('bat');
+        const jobs = await batches.reserveJobs(tx, {
+          batchId,
+          target: device.target,
+          orgId: decision.org_id,
+          appVersionId: decision.app_version_id,
+          limit: decision.size,
+          agingMs: this.config.agingMs,
+        });
+        if (jobs.length === 0) {
+          candidates = candidates.filter(
+            (g) => !(g.org_id === decision.org_id && g.app_version_id === decision.app_version_id),
+          );
+          continue;
+        }
+        const leaseExpiresAt = await batches.insertBatch(tx, {
+          id: batchId,
+          deviceId: device.id,
+          agentId: device.agent_id,
+          orgId: decision.org_id,
+          appVersionId: decision.app_version_id,
+          target: device.target,
+          install: decision.install,
+          size: jobs.length,
+          leaseMs: this.leaseMs,
+        });
+        await agents.setDeviceBatch(tx, {
+          id: device.id,
+          batchId,
+          orgId: decision.org_id,
+          appVersionId: decision.app_version_id,
+        });
+        if (decision.install) await agents.recordInstall(tx, device.id, decision.org_id, decision.app_version_id);
+        const batch: Batch = {
+          id: batchId,
+          device_id: device.id,
+          org_id: decision.org_id,
+          app_version_id: decision.app_version_id,
+          target: device.target,
+          install: decision.install,
+          lease_expires_at: leaseExpiresAt.toISOString(),
+          jobs: jobs.map((j) => ({ id: j.id, test_path: j.test_path, priority: j.priority, attempt: j.attempts + 1 })),
+        };
+        return { batch, target: device.target };
+      }
+      return { batch: null, target: device.target };
+    });
+    if (result.batch) {
+      this.metrics.batches.inc();
+      if (result.batch.install) this.metrics.appInstalls.inc();
+    }
+    return result;
+  }
+
+  async report(batchId: string, request: ReportRequest): Promise<ReportResponse> {
+    const finished: string[] = [];
+    const outcome = await this.db.transaction(async (tx) => {
+      const batch = await batches.lockBatch(tx, batchId);
+      if (!batch) throw new NotFoundError('batch', batchId);
+      if (batch.state !== 'active') {
+        throw new AppError(
+          'conflict',
+          `batch ${batchId} is no longer leased to this device (${batch.state}): its jobs went back to the queue; drop it`,
+        );
+      }
+      let requeued = false;
+      for (const event of request.events) {
+        const r = await this.applyEvent(tx, batch, event);
+        if (r.finished) finished.push(r.finished);
+        requeued ||= r.requeued;
+      }
+      if (request.done) {
+        requeued = (await batches.releaseJobs(tx, batch.id, request.done.unstarted)) > 0 || requeued;
+        // Anything neither finished nor handed back is lost with the batch.
+        requeued =
+          (await this.abandonBatch(tx, batch.id, 'the agent ended the batch without finishing it')) || requeued;
+        await batches.endBatch(tx, batch.id, 'done');
+        await agents.clearDeviceBatch(tx, batch.device_id, batch.id);
+        if (requeued) await notifyQueued(tx, batch.target);
+        return { yield: false, lease: new Date() };
+      }
+      const lease = await batches.extendLease(tx, batch.id, this.leaseMs);
+      if (requeued) await notifyQueued(tx, batch.target);
+      const yieldNow = this.policy.yields && (await this.shouldYield(tx, batch));
+      return { yield: yieldNow, lease };
+    });
+    for (const status of finished) this.metrics.jobsFinished.inc({ status });
+    return { yield: outcome.yield, cancelled: [], lease_expires_at: outcome.lease.toISOString() };
+  }
+
+  private async applyEvent(
+    tx: Queryable,
+    batch: batches.BatchRow,
+    event: BatchEvent,
+  ): Promise<{ finished?: string; requeued: boolean }> {
+    switch (event.type) {
+      case 'install':
+        if (!event.ok) await agents.forgetInstall(tx, batch.device_id, batch.org_id, batch.app_version_id);
+        return { requeued: false };
+      case 'start':
+        await runs.startRun(tx, {
+          runId: newId('run'),
+          jobId: event.job_id,
+          batchId: batch.id,
+          agent: batch.agent_name,
+          device: batch.device_name,
+          batchInstalled: batch.install,
+        });
+        return { requeued: false };
+      case 'finish':
+        return this.finish(tx, batch.id, event.job_id, event.status, event.error ?? null, event.duration_ms ?? null);
+    }
+  }
+
+  /** Records a run's end and moves its job on: final, or back to the queue for a retry. */
+  private async finish(
+    tx: Queryable,
+    batchId: string,
+    jobId: string,
+    status: 'passed' | 'failed' | 'errored' | 'lost',
+    error: string | null,
+    durationMs: number | null,
+  ): Promise<{ finished?: string; requeued: boolean }> {
+    const run = await runs.finishRun(tx, { jobId, batchId, status, error, durationMs });
+    if (!run) return { requeued: false };
+    if (status === 'passed') {
+      await runs.completeJob(tx, { jobId, status: 'passed', error: null });
+      return { finished: 'passed', requeued: false };
+    }
+    if (status === 'failed') {
+      if (run.test_failures <= run.max_retries) {
+        await runs.requeueJob(tx, { jobId, delayMs: 0, infra: false });
+        return { requeued: true };
+      }
+      await runs.completeJob(tx, { jobId, status: 'failed', error });
+      return { finished: 'failed', requeued: false };
+    }
+    if (run.infra_failures < this.infraRetries) {
+      const backoff = this.retryBaseMs * 2 ** run.infra_failures;
+      const jittered = backoff / 2 + Math.random() * (backoff / 2);
+      await runs.requeueJob(tx, { jobId, delayMs: jittered, infra: true });
+      return { requeued: true };
+    }
+    const reason = `${error ?? status}; gave up after ${run.infra_failures + 1} infrastructure errors`;
+    await runs.completeJob(tx, { jobId, status: 'errored', error: reason });
+    return { finished: 'errored', requeued: false };
+  }
+
+  /**
+   * Ends a batch whose agent lost it: jobs never started go back to the queue as they
+   * were; runs still going become `lost` (an infrastructure error, retried within budget).
+   */
+  private async abandonBatch(tx: Queryable, batchId: string, reason: string): Promise<boolean> {
+    let requeued = (await batches.releaseJobs(tx, batchId, null)) > 0;
+    for (const jobId of await runs.runningJobsOfBatch(tx, batchId)) {
+      const r = await this.finish(tx, batchId, jobId, 'lost', reason, null);
+      requeued ||= r.requeued;
+    }
+    return requeued;
+  }
+
+  private async shouldYield(tx: Queryable, batch: batches.BatchRow): Promise<boolean> {
+    if (!(await batches.otherOrgWaiting(tx, batch.target, batch.org_id))) return false;
+    if ((await batches.assignedJobsOfBatch(tx, batch.id)).length === 0) return false;
+    const [busy, waiting] = await Promise.all([
+      batches.busyByOrg(tx, batch.target),
+      batches.queuedGroups(tx, batch.target, this.config.agingMs),
+    ]);
+    return shouldYield({
+      orgId: batch.org_id,
+      busy,
+      waiting: waiting satisfies GroupStat[],
+      groupForMs: batch.group_since ? Date.now() - batch.group_since.getTime() : 0,
+      config: this.config,
+    });
+  }
+}

@@ -1,0 +1,124 @@
+/** SQL for agents and their devices. */
+import type { Target } from '@qgjob/protocol';
+import type { Queryable } from '../db/db.js';
+
+export interface DeviceRow {
+  id: string;
+  agent_id: string;
+  agent_name: string;
+  name: string;
+  target: Target;
+  batch_id: string | null;
+  last_org_id: string | null;
+  last_app_version_id: string | null;
+  group_since: Date | null;
+}
+
+/** Registers an agent by name, or refreshes the one already known by that name. */
+export async function upsertAgent(
+  q: Queryable,
+  a: { id: string; name: string; version: string | null },
+): Promise<string> {
+  const { rows } = await q.query<{ id: string }>(
+    `INSERT INTO agents (id, name, version) VALUES ($1, $2, $3)
+     ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version, last_seen_at = now()
+     RETURNING id`,
+    [a.id, a.name, a.version],
+  );
+  return (rows[0] as { id: string }).id;
+}
+
+export async function upsertDevices(
+  q: Queryable,
+  agentId: string,
+  devices: { id: string; name: string; target: Target }[],
+): Promise<{ id: string; name: string; target: Target }[]> {
+  const { rows } = await q.query<{ id: string; name: string; target: Target }>(
+    `INSERT INTO devices (id, agent_id, name, target)
+     SELECT id, $1, name, target FROM unnest($2::text[], $3::text[], $4::text[]) AS d(id, name, target)
+     ON CONFLICT (agent_id, name) DO UPDATE SET target = EXCLUDED.target, last_seen_at = now()
+     RETURNING id, name, target`,
+    [agentId, devices.map((d) => d.id), devices.map((d) => d.name), devices.map((d) => d.target)],
+  );
+  return rows;
+}
+
+/** Locks the device row: claims for one device are serialised, claims for others are not. */
+export async function lockDevice(q: Queryable, id: string): Promise<DeviceRow | undefined> {
+  const { rows } = await q.query<DeviceRow>(
+    `SELECT d.id, d.agent_id, a.name AS agent_name, d.name, d.target, d.batch_id,
+            d.last_org_id, d.last_app_version_id, d.group_since
+       FROM devices d JOIN agents a ON a.id = d.agent_id
+      WHERE d.id = $1
+      FOR UPDATE OF d`,
+    [id],
+  );
+  return rows[0];
+}
+
+export async function touchDevice(q: Queryable, id: string, agentId: string): Promise<void> {
+  await q.query('UPDATE devices SET last_seen_at = now() WHERE id = $1', [id]);
+  await q.query('UPDATE agents SET last_seen_at = now() WHERE id = $1', [agentId]);
+}
+
+/** Devices of a target that are idle and were heard from recently (ready to take a batch). */
+export async function countIdleDevices(q: Queryable, target: Target, aliveMs: number): Promise<number> {
+  const { rows } = await q.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM devices
+      WHERE target = $1 AND batch_id IS NULL AND last_seen_at > now() - make_interval(secs => $2::float8 / 1000)`,
+    [target, aliveMs],
+  );
+  return rows[0]?.n ?? 0;
+}
+
+export async function setDeviceBatch(
+  q: Queryable,
+  d: { id: string; batchId: string; orgId: string; appVersionId: string },
+): Promise<void> {
+  await q.query(
+    `UPDATE devices SET batch_id = $2,
+            group_since = CASE WHEN last_org_id = $3 AND last_app_version_id = $4 THEN group_since ELSE now() END,
+            last_org_id = $3, last_app_version_id = $4, last_seen_at = now()
+      WHERE id = $1`,
+    [d.id, d.batchId, d.orgId, d.appVersionId],
+  );
+}
+
+export async function clearDeviceBatch(q: Queryable, deviceId: string, batchId: string): Promise<void> {
+  await q.query('UPDATE devices SET batch_id = NULL WHERE id = $1 AND batch_id = $2', [deviceId, batchId]);
+}
+
+/** The builds a device holds, by org. */
+export async function warmApps(q: Queryable, deviceId: string): Promise<Map<string, string>> {
+  const { rows } = await q.query<{ org_id: string; app_version_id: string }>(
+    'SELECT org_id, app_version_id FROM device_apps WHERE device_id = $1',
+    [deviceId],
+  );
+  return new Map(rows.map((r) => [r.org_id, r.app_version_id]));
+}
+
+export async function recordInstall(
+  q: Queryable,
+  deviceId: string,
+  orgId: string,
+  appVersionId: string,
+): Promise<void> {
+  await q.query(
+    `INSERT INTO device_apps (device_id, org_id, app_version_id) VALUES ($1, $2, $3)
+     ON CONFLICT (device_id, org_id) DO UPDATE SET app_version_id = EXCLUDED.app_version_id, installed_at = now()`,
+    [deviceId, orgId, appVersionId],
+  );
+}
+
+export async function forgetInstall(
+  q: Queryable,
+  deviceId: string,
+  orgId: string,
+  appVersionId: string,
+): Promise<void> {
+  await q.query('DELETE FROM device_apps WHERE device_id = $1 AND org_id = $2 AND app_version_id = $3', [
+    deviceId,
+    orgId,
+    appVersionId,
+  ]);
+}

@@ -1,0 +1,163 @@
+/** SQL of the claim path and of batch reports. */
+import type { Target } from '@qgjob/protocol';
+import type { Queryable } from '../db/db.js';
+
+export interface GroupRow {
+  org_id: string;
+  app_version_id: string;
+  queued: number;
+  /** Highest priority in the group after ageing (priority + waited / agingMs). */
+  top_priority: number;
+  /** How long the group's oldest job has waited, in ms. */
+  oldest_wait_ms: number;
+}
+
+/** Ready queued jobs of a target, summed per group. Reads only the partial queued index. */
+export async function queuedGroups(q: Queryable, target: Target, agingMs: number): Promise<GroupRow[]> {
+  const { rows } = await q.query<GroupRow>(
+    `SELECT org_id, app_version_id, count(*)::int AS queued,
+            max(priority + extract(epoch FROM now() - queued_at) * 1000 / $2::float8)::float8 AS top_priority,
+            (extract(epoch FROM now() - min(queued_at)) * 1000)::float8 AS oldest_wait_ms
+       FROM jobs
+      WHERE status = 'queued' AND target = $1 AND run_after <= now()
+      GROUP BY org_id, app_version_id`,
+    [target, agingMs],
+  );
+  return rows;
+}
+
+/** Devices busy per org on a target (active batches). */
+export async function busyByOrg(q: Queryable, target: Target): Promise<Map<string, number>> {
+  const { rows } = await q.query<{ org_id: string; n: number }>(
+    `SELECT org_id, count(*)::int AS n FROM batches WHERE state = 'active' AND target = $1 GROUP BY org_id`,
+    [target],
+  );
+  return new Map(rows.map((r) => [r.org_id, r.n]));
+}
+
+/**
+ * Does any org other than `orgId` have ready jobs on this target? Two index range
+ * probes (below and above the org), so it stays cheap however long the queue is.
+ */
+export async function otherOrgWaiting(q: Queryable, target: Target, orgId: string): Promise<boolean> {
+  const { rows } = await q.query<{ waiting: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'queued' AND target = $1 AND org_id < $2 AND run_after <= now())
+         OR EXISTS (SELECT 1 FROM jobs WHERE status = 'queued' AND target = $1 AND org_id > $2 AND run_after <= now())
+         AS waiting`,
+    [target, orgId],
+  );
+  return rows[0]?.waiting ?? false;
+}
+
+export interface ReservedJob {
+  id: string;
+  test_path: string;
+  priority: number;
+  attempts: number;
+}
+
+/**
+ * Moves up to `limit` ready jobs of one group to `assigned` in this batch, highest
+ * aged priority first. SKIP LOCKED: concurrent claims take disjoint jobs, never wait.
+ */
+export async function reserveJobs(
+  q: Queryable,
+  r: { batchId: string; target: Target; orgId: string; appVersionId: string; limit: number; agingMs: number },
+): Promise<ReservedJob[]> {
+  const { rows } = await q.query<ReservedJob>(
+    `WITH picked AS (
+       SELECT id FROM jobs
+        WHERE status = 'queued' AND target = $2 AND org_id = $3 AND app_version_id = $4 AND run_after <= now()
+        ORDER BY priority + extract(epoch FROM now() - queued_at) * 1000 / $6::float8 DESC, id
+        LIMIT $5
+        FOR UPDATE SKIP LOCKED)
+     UPDATE jobs j SET status = 'assigned', batch_id = $1
+       FROM picked WHERE j.id = picked.id
+     RETURNING j.id, j.test_path, j.priority, j.attempts`,
+    [r.batchId, r.target, r.orgId, r.appVersionId, r.limit, r.agingMs],
+  );
+  return rows;
+}
+
+export interface BatchRow {
+  id: string;
+  device_id: string;
+  device_name: string;
+  agent_id: string;
+  agent_name: string;
+  org_id: string;
+  app_version_id: string;
+  target: Target;
+  install: boolean;
+  state: 'active' | 'done' | 'expired';
+  lease_expires_at: Date;
+  created_at: Date;
+  group_since: Date | null;
+}
+
+export async function insertBatch(
+  q: Queryable,
+  b: {
+    id: string;
+    deviceId: string;
+    agentId: string;
+    orgId: string;
+    appVersionId: string;
+    target: Target;
+    install: boolean;
+    size: number;
+    leaseMs: number;
+  },
+): Promise<Date> {
+  const { rows } = await q.query<{ lease_expires_at: Date }>(
+    `INSERT INTO batches (id, device_id, agent_id, org_id, app_version_id, target, install, size, lease_expires_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + make_interval(secs => $9::float8 / 1000))
+     RETURNING lease_expires_at`,
+    [b.id, b.deviceId, b.agentId, b.orgId, b.appVersionId, b.target, b.install, b.size, b.leaseMs],
+  );
+  return (rows[0] as { lease_expires_at: Date }).lease_expires_at;
+}
+
+/** The batch, locked for this report; with its device's and agent's names. */
+export async function lockBatch(q: Queryable, id: string): Promise<BatchRow | undefined> {
+  const { rows } = await q.query<BatchRow>(
+    `SELECT b.id, b.device_id, d.name AS device_name, b.agent_id, a.name AS agent_name, b.org_id,
+            b.app_version_id, b.target, b.install, b.state, b.lease_expires_at, b.created_at, d.group_since
+       FROM batches b JOIN devices d ON d.id = b.device_id JOIN agents a ON a.id = b.agent_id
+      WHERE b.id = $1
+      FOR UPDATE OF b`,
+    [id],
+  );
+  return rows[0];
+}
+
+export async function extendLease(q: Queryable, id: string, leaseMs: number): Promise<Date> {
+  const { rows } = await q.query<{ lease_expires_at: Date }>(
+    `UPDATE batches SET lease_expires_at = now() + make_interval(secs => $2::float8 / 1000)
+      WHERE id = $1 RETURNING lease_expires_at`,
+    [id, leaseMs],
+  );
+  return (rows[0] as { lease_expires_at: Date }).lease_expires_at;
+}
+
+export async function endBatch(q: Queryable, id: string, state: 'done' | 'expired'): Promise<void> {
+  await q.query(`UPDATE batches SET state = $2, finished_at = now() WHERE id = $1 AND state = 'active'`, [id, state]);
+}
+
+/** Jobs of the batch still waiting to start. */
+export async function assignedJobsOfBatch(q: Queryable, batchId: string): Promise<string[]> {
+  const { rows } = await q.query<{ id: string }>(`SELECT id FROM jobs WHERE batch_id = $1 AND status = 'assigned'`, [
+    batchId,
+  ]);
+  return rows.map((r) => r.id);
+}
+
+/** Puts not-yet-started jobs of the batch back in the queue, keeping their age. */
+export async function releaseJobs(q: Queryable, batchId: string, jobIds: string[] | null): Promise<number> {
+  const { rowCount } = await q.query(
+    `UPDATE jobs SET status = 'queued', batch_id = NULL
+      WHERE batch_id = $1 AND status = 'assigned' AND ($2::text[] IS NULL OR id = ANY($2::text[]))`,
+    [batchId, jobIds],
+  );
+  return rowCount;
+}

@@ -1,0 +1,225 @@
+import type { Batch, Job, SubmitRequest } from '@qgjob/protocol';
+import { type App, buildApp, type SchedulerOptions } from '@qgjob/server';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { adapters, type TestDb } from '../../../tests/helpers/db.js';
+
+describe.each(adapters)('scheduler on $name', (adapter) => {
+  let store: TestDb;
+  let app: App;
+
+  const start = async (scheduler: SchedulerOptions = {}) => {
+    app = await buildApp({ db: store.db, scheduler: { retryBaseMs: 10, ...scheduler } });
+  };
+  beforeEach(async () => {
+    store = await adapter.open();
+    await start();
+  });
+  afterEach(async () => {
+    await app.http.close();
+    await store.drop();
+  });
+
+  const submit = (r: Partial<SubmitRequest> & { tests: string[] }) =>
+    app.queue.submit({ org_id: 'acme', app_version_id: 'v1', ...r });
+  const devices = async (n: number, target: 'emulator' | 'device' = 'emulator', name = 'host') => {
+    const reg = await app.scheduler.register({
+      name,
+      devices: Array.from({ length: n }, (_, i) => ({ name: `${target}-${i}`, target })),
+    });
+    return reg.devices.map((d) => d.id);
+  };
+  const claim = async (deviceId: string) => (await app.scheduler.claim(deviceId, 0)).batch;
+  /** Runs a batch the way an agent does: start and finish every job, then done. */
+  const runBatch = async (
+    batch: Batch,
+    outcome: (path: string) => 'passed' | 'failed' | 'errored' = () => 'passed',
+  ) => {
+    await app.scheduler.report(batch.id, {
+      events: [
+        { type: 'install', ok: true },
+        ...batch.jobs.flatMap((j) => [
+          { type: 'start' as const, job_id: j.id },
+          { type: 'finish' as const, job_id: j.id, status: outcome(j.test_path), duration_ms: 5 },
+        ]),
+      ],
+    });
+    await app.scheduler.report(batch.id, { events: [], done: { unstarted: [] } });
+  };
+  const tests = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `tests/${prefix}${i}.spec.js`);
+
+  it('gives each group to one device with one install; only the first run installs', async () => {
+    await submit({ tests: tests('a', 4) });
+    await submit({ app_version_id: 'v2', tests: tests('b', 4) });
+    await submit({ org_id: 'globex', tests: tests('c', 4) });
+    const ids = await devices(4);
+    const batches = (await Promise.all(ids.map(claim))).filter((b): b is Batch => b !== null);
+    expect(batches).toHaveLength(3);
+    expect(batches.every((b) => b.install && b.jobs.length === 4)).toBe(true);
+    expect(new Set(batches.map((b) => `${b.org_id}/${b.app_version_id}`)).size).toBe(3);
+    for (const b of batches) await runBatch(b);
+    for (const b of batches) {
+      const jobs: Job[] = await Promise.all(b.jobs.map((j) => app.queue.getJob(j.id)));
+      expect(jobs.every((j) => j.status === 'passed' && j.runs.length === 1)).toBe(true);
+      expect(new Set(jobs.map((j) => j.runs[0]?.batch_id))).toEqual(new Set([b.id]));
+      expect(jobs.map((j) => j.runs[0]?.app_installed)).toEqual([true, false, false, false]);
+      expect(jobs.every((j) => j.runs[0]?.device?.startsWith('emulator-'))).toBe(true);
+    }
+    const metrics = await app.metrics.registry.getSingleMetricAsString('qgjob_app_installs_total');
+    expect(metrics).toMatch(/qgjob_app_installs_total 3/);
+  });
+
+  it('keeps a device on the version it holds, also after a job-server restart', async () => {
+    const [device] = await devices(1);
+    await submit({ tests: tests('x', 2) });
+    const first = await claim(device as string);
+    expect(first).toMatchObject({ app_version_id: 'v1', install: true });
+    await runBatch(first as Batch);
+    // v2 queued first (older), then v1 at the same priority: the device stays on v1.
+    await submit({ app_version_id: 'v2', tests: tests('y', 3) });
+    await submit({ tests: tests('z', 3) });
+    await app.http.close();
+    await start();
+    const next = await claim(device as string);
+    expect(next).toMatchObject({ app_version_id: 'v1', install: false });
+    await runBatch(next as Batch);
+    const then = await claim(device as string);
+    expect(then).toMatchObject({ app_version_id: 'v2', install: true });
+  });
+
+  it('starts a priority-9 job before earlier priority-2 jobs of the same org', async () => {
+    const [device] = await devices(1);
+    await submit({ tests: tests('low', 5), priority: 2 });
+    await submit({ app_version_id: 'v2', tests: ['tests/urgent.spec.js'], priority: 9 });
+    const batch = await claim(device as string);
+    expect(batch?.jobs.map((j) => j.test_path)).toEqual(['tests/urgent.spec.js']);
+  });
+
+  it('hands a device to a newly waiting org after about one test (yield)', async () => {
+    const ids = await devices(2);
+    await submit({ tests: tests('bulk', 500) });
+    const a1 = (await claim(ids[0] as string)) as Batch;
+    const a2 = (await claim(ids[1] as string)) as Batch;
+    expect(a1.org_id).toBe('acme');
+    expect(a1.jobs.length).toBeGreaterThan(1);
+    await submit({ org_id: 'globex', tests: tests('b', 5) });
+    // The next report of a running acme batch is told to yield.
+    const started = a1.jobs[0]?.id as string;
+    const answer = await app.scheduler.report(a1.id, {
+      events: [
+        { type: 'start', job_id: started },
+        { type: 'finish', job_id: started, status: 'passed' },
+      ],
+    });
+    expect(answer.yield).toBe(true);
+    await app.scheduler.report(a1.id, { events: [], done: { unstarted: a1.jobs.slice(1).map((j) => j.id) } });
+    const b = await claim(ids[0] as string);
+    expect(b).toMatchObject({ org_id: 'globex' });
+    expect(b?.jobs).toHaveLength(5);
+    // With one device each the shares are even: the other acme batch carries on.
+    const a2answer = await app.scheduler.report(a2.id, { events: [] });
+    expect(a2answer.yield).toBe(false);
+  });
+
+  it('runs every job exactly once with 16 devices claiming concurrently', async () => {
+    const total = adapter.name === 'postgres' ? 5000 : 1500;
+    for (let i = 0; i < total; i += 500) {
+      await submit({ org_id: `org${(i / 500) % 3}`, app_version_id: `v${i}`, tests: tests(`n${i}-`, 500) });
+    }
+    const ids = await devices(16);
+    const ran = new Map<string, number>();
+    await Promise.all(
+      ids.map(async (id) => {
+        for (;;) {
+          const batch = await claim(id);
+          if (!batch) return;
+          for (const j of batch.jobs) ran.set(j.id, (ran.get(j.id) ?? 0) + 1);
+          await runBatch(batch);
+        }
+      }),
+    );
+    expect(ran.size).toBe(total);
+    expect([...ran.values()].every((n) => n === 1)).toBe(true);
+    const { rows } = await store.db.query<{ status: string; n: number }>(
+      `SELECT status, count(*)::int AS n FROM jobs GROUP BY status`,
+    );
+    expect(rows).toEqual([{ status: 'passed', n: total }]);
+    const dup = await store.db.query(`SELECT job_id FROM runs GROUP BY job_id HAVING count(*) > 1`);
+    expect(dup.rows).toEqual([]);
+  }, 120_000);
+
+  it('retries a failed test within max_retries and marks the pass flaky', async () => {
+    const [device] = await devices(1);
+    const { response } = await submit({ tests: ['tests/flaky.spec.js'], max_retries: 1 });
+    const id = response.jobs[0]?.id as string;
+    await runBatch((await claim(device as string)) as Batch, () => 'failed');
+    expect((await app.queue.getJob(id)).status).toBe('queued');
+    await runBatch((await claim(device as string)) as Batch, () => 'passed');
+    const job = await app.queue.getJob(id);
+    expect(job).toMatchObject({ status: 'passed', flaky: true, attempts: 2 });
+    expect(job.runs.map((r) => r.status)).toEqual(['failed', 'passed']);
+  });
+
+  it('fails a test for good without retries, and errors after the infrastructure budget', async () => {
+    const [device] = await devices(1);
+    const failing = (await submit({ tests: ['tests/bad.spec.js'] })).response.jobs[0]?.id as string;
+    await runBatch((await claim(device as string)) as Batch, () => 'failed');
+    expect((await app.queue.getJob(failing)).status).toBe('failed');
+
+    const broken = (await submit({ tests: ['tests/infra.spec.js'] })).response.jobs[0]?.id as string;
+    for (let i = 0; i < 3; i++) {
+      let batch: Batch | null = null;
+      for (let t = 0; t < 100 && !batch; t++) {
+        batch = await claim(device as string);
+        if (!batch) await new Promise((r) => setTimeout(r, 20));
+      }
+      await runBatch(batch as Batch, () => 'errored');
+    }
+    const job = await app.queue.getJob(broken);
+    expect(job.status).toBe('errored');
+    expect(job.runs.map((r) => r.status)).toEqual(['errored', 'errored', 'errored']);
+    expect(job.error).toMatch(/gave up after 3 infrastructure errors/);
+  });
+
+  it('requeues a batch the device lost track of and refuses its late reports', async () => {
+    const [device] = await devices(1);
+    await submit({ tests: tests('l', 3) });
+    const lost = (await claim(device as string)) as Batch;
+    const first = lost.jobs[0]?.id as string;
+    await app.scheduler.report(lost.id, { events: [{ type: 'start', job_id: first }] });
+    // The agent restarts and asks again for the same device.
+    const again = (await claim(device as string)) as Batch;
+    expect(again.id).not.toBe(lost.id);
+    expect(again.jobs.map((j) => j.id).sort()).toEqual(
+      lost.jobs
+        .map((j) => j.id)
+        .slice(1)
+        .sort(),
+    );
+    await expect(
+      app.scheduler.report(lost.id, { events: [{ type: 'finish', job_id: first, status: 'passed' }] }),
+    ).rejects.toMatchObject({ code: 'conflict' });
+    const job = await app.queue.getJob(first);
+    expect(job.runs.map((r) => r.status)).toEqual(['lost']);
+    expect(job.status).toBe('queued');
+  });
+
+  it('answers an empty queue with no batch, over HTTP', async () => {
+    const [device] = await devices(1);
+    const res = await app.http.inject({ method: 'POST', url: `/v1/devices/${device}/claim?wait_ms=0` });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ batch: null });
+    const unknown = await app.http.inject({ method: 'POST', url: '/v1/devices/dev_nope/claim?wait_ms=0' });
+    expect(unknown.statusCode).toBe(404);
+  });
+
+  it('wakes a long-polling claim when a job is submitted', async () => {
+    const [device] = await devices(1);
+    const t0 = Date.now();
+    const pending = app.scheduler.claim(device as string, 10_000);
+    await new Promise((r) => setTimeout(r, 100));
+    await submit({ tests: ['tests/wake.spec.js'] });
+    const { batch } = await pending;
+    expect(batch?.jobs).toHaveLength(1);
+    expect(Date.now() - t0).toBeLessThan(1500);
+  });
+});
