@@ -10,6 +10,7 @@ export default defineConfig({
       '@qgjob/protocol': src('protocol'),
       '@qgjob/client': src('client'),
       '@qgjob/server': src('server'),
+      '@qgjob/agent': src('agent'),
     },
   },
   test: {

@@ -22,6 +22,8 @@ export interface AppOptions {
   db: Db;
   logger?: FastifyServerOptions['logger'];
   scheduler?: SchedulerOptions;
+  /** How often expired leases are swept. */
+  sweepMs?: number;
 }
 
 export interface App {
@@ -65,7 +67,12 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const scheduler = new Scheduler(options.db, wakeups, metrics, options.scheduler);
   // Closing: long-polls answer "no batch" at once instead of holding the shutdown.
   const shutdown = new AbortController();
+  const reaper = setInterval(() => {
+    scheduler.reapExpired().catch((error) => http.log.warn({ err: error }, 'lease sweep failed'));
+  }, options.sweepMs ?? 5_000);
+  reaper.unref();
   http.addHook('preClose', async () => {
+    clearInterval(reaper);
     shutdown.abort();
     await wakeups.stop();
   });

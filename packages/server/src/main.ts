@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { VERSION } from './app.js';
 import { StoreInUseError } from './errors.js';
 import { startServer } from './server.js';
+import { POLICIES, type PolicyName } from './services/policy.js';
 
 const HELP = `job-server — queue, group and schedule AppWright test jobs
 
@@ -24,6 +25,9 @@ Options:
   --database-url=URL   PostgreSQL to share with other job-servers (env DATABASE_URL)
   --data-dir=DIR       embedded store directory (env QGJOB_DATA_DIR, default ./.qgjob/data)
   --memory             embedded store in memory: nothing survives a restart
+  --lease-ms=N         a batch's lease without a report from its agent (default 60000)
+  --policy=NAME        scheduling policy: fair (default); grouped and fifo exist to
+                       compare against in benchmarks (env QGJOB_POLICY)
   -h, --help           this help
   --version            print the version
 
@@ -59,6 +63,13 @@ async function main(): Promise<void> {
     fail('--database-url must start with postgres:// or postgresql://');
   }
   const host = values.host ?? process.env.HOST ?? '127.0.0.1';
+  const policyName = values.policy ?? process.env.QGJOB_POLICY ?? 'fair';
+  if (!(policyName in POLICIES))
+    fail(`--policy must be one of ${Object.keys(POLICIES).join(', ')} (got "${policyName}")`);
+  const leaseMs = values['lease-ms'] === undefined ? undefined : Number(values['lease-ms']);
+  if (leaseMs !== undefined && !(Number.isInteger(leaseMs) && leaseMs >= 1000)) {
+    fail(`--lease-ms must be an integer of at least 1000 (got "${values['lease-ms']}")`);
+  }
   const level = process.env.LOG_LEVEL ?? 'info';
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
@@ -69,6 +80,7 @@ async function main(): Promise<void> {
       dataDir: values['data-dir'] ?? process.env.QGJOB_DATA_DIR,
       memory: values.memory ?? false,
       logger: { level },
+      scheduler: { policy: POLICIES[policyName as PolicyName], leaseMs },
     });
   } catch (error) {
     const err = error as NodeJS.ErrnoException;
@@ -103,6 +115,8 @@ function parse() {
       'database-url': { type: 'string' },
       'data-dir': { type: 'string' },
       memory: { type: 'boolean' },
+      'lease-ms': { type: 'string' },
+      policy: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
     },

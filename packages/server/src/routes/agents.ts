@@ -40,12 +40,39 @@ export function agentRoutes(app: FastifyInstance, scheduler: Scheduler, shutdown
         response: { 200: ClaimResponse, ...errors },
       },
     },
-    (request) => {
-      // Stop waiting when the agent hangs up or this server shuts down.
+    async (request, reply) => {
+      // Stop waiting when the agent hangs up (the response closes before it was sent) or
+      // this server shuts down.
       const gone = new AbortController();
-      request.raw.once('close', () => gone.abort());
-      const signal = AbortSignal.any([gone.signal, shutdown]);
-      return scheduler.claim(request.params.id, request.query.wait_ms ?? DEFAULT_WAIT_MS, signal);
+      const hangUp = () => {
+        if (!reply.raw.writableFinished) gone.abort();
+      };
+      reply.raw.once('close', hangUp);
+      if (request.raw.socket.destroyed) gone.abort();
+      const stop = () => gone.abort();
+      shutdown.addEventListener('abort', stop, { once: true });
+      let answer: Awaited<ReturnType<Scheduler['claim']>>;
+      try {
+        answer = await scheduler.claim(request.params.id, request.query.wait_ms ?? DEFAULT_WAIT_MS, gone.signal);
+      } finally {
+        shutdown.removeEventListener('abort', stop);
+        reply.raw.off('close', hangUp);
+      }
+      const batch = answer.batch;
+      if (batch && (gone.signal.aborted || request.raw.socket.destroyed)) {
+        await scheduler.releaseUndelivered(batch);
+        return { batch: null };
+      }
+      if (batch) {
+        // The connection may die while the answer is on its way; what was not delivered goes
+        // back at once. (Delivered to a peer that dies right after: the lease expiry covers it.)
+        reply.raw.once('close', () => {
+          if (!reply.raw.writableFinished) {
+            scheduler.releaseUndelivered(batch).catch((error) => request.log.warn({ err: error }, 'release failed'));
+          }
+        });
+      }
+      return answer;
     },
   );
 

@@ -11,8 +11,10 @@
  *     fairness in device time), ties to the org whose oldest job waited longest.
  *  3. Priority within the org, aged (+1 level per `agingMs` waited); among groups at the
  *     same level prefer one this device already holds installed, then the oldest.
- *  4. Split big groups, keep small ones whole: k = min(idle devices, queued / minSplit)
- *     parts, so a part is never smaller than `minSplit` jobs; at most `maxBatch`.
+ *  4. Split big groups, keep small ones whole: the idle devices are shared among the
+ *     groups waiting, and a group takes k = min(its share, queued / minSplit) of them, so
+ *     a part is never smaller than `minSplit` jobs; at most `maxBatch` jobs a batch. With
+ *     at least as many devices as groups, each group stays on one device (one install).
  *  While a batch runs, `shouldYield` lets it hand its unstarted jobs back when another
  *  org waits with fewer busy devices: that is what bounds another org's wait to about
  *  one test, even behind a long backlog.
@@ -82,8 +84,9 @@ export interface Policy {
 
 const busyOf = (busy: Map<string, number>, org: string) => busy.get(org) ?? 0;
 
-function batchSize(queued: number, idleDevices: number, config: PolicyConfig): number {
-  const parts = Math.max(1, Math.min(idleDevices, Math.floor(queued / config.minSplit)));
+function batchSize(queued: number, idleDevices: number, groupsWaiting: number, config: PolicyConfig): number {
+  const share = Math.floor(idleDevices / Math.max(1, groupsWaiting));
+  const parts = Math.max(1, Math.min(share, Math.floor(queued / config.minSplit)));
   return Math.max(1, Math.min(config.maxBatch, Math.ceil(queued / parts)));
 }
 
@@ -108,7 +111,7 @@ export const fairPolicy: Policy = {
       const othersWait = orgs.some((o) => o !== last.org_id);
       const overShare = busyOf(busy, last.org_id) > fewest;
       const stuck = othersWait && last.forMs > config.maxStickMs;
-      if (!overShare && !stuck) return decide(current, device, idleDevices, config);
+      if (!overShare && !stuck) return decide(current, device, idleDevices, groups.length, config);
     }
     // When stuck, the next org in line goes first even at an equal share.
     const stuckOrg = current && last && last.forMs > config.maxStickMs ? last.org_id : undefined;
@@ -123,15 +126,21 @@ export const fairPolicy: Policy = {
             Number(device.warm.get(a.org_id) === a.app_version_id) ||
           b.oldest_wait_ms - a.oldest_wait_ms,
       )[0] as GroupStat;
-    return decide(best, device, idleDevices, config);
+    return decide(best, device, idleDevices, groups.length, config);
   },
 };
 
-function decide(g: GroupStat, device: DeviceView, idleDevices: number, config: PolicyConfig): Decision {
+function decide(
+  g: GroupStat,
+  device: DeviceView,
+  idleDevices: number,
+  groupsWaiting: number,
+  config: PolicyConfig,
+): Decision {
   return {
     org_id: g.org_id,
     app_version_id: g.app_version_id,
-    size: batchSize(g.queued, idleDevices, config),
+    size: batchSize(g.queued, idleDevices, groupsWaiting, config),
     install: device.warm.get(g.org_id) !== g.app_version_id,
   };
 }

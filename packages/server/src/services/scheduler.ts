@@ -291,6 +291,40 @@ export class Scheduler {
   }
 
   /**
+   * Returns the jobs of batches whose lease expired (agent dead, host down, network
+   * cut) to the queue; their running runs become `lost`. Safe on every replica: rows
+   * are taken with SKIP LOCKED, and a late report on an expired batch is refused.
+   */
+  async reapExpired(limit = 100): Promise<number> {
+    return this.db.transaction(async (tx) => {
+      const expired = await batches.lockExpiredBatches(tx, limit);
+      const targets = new Set<Target>();
+      for (const b of expired) {
+        await this.expireBatch(tx, b, 'lease expired: no report from the agent in time');
+        targets.add(b.target);
+      }
+      for (const t of targets) await notifyQueued(tx, t);
+      return expired.length;
+    });
+  }
+
+  /** A claim answered to an agent that had already hung up: nobody will run it, hand it back now. */
+  async releaseUndelivered(batch: Batch): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      const row = await batches.lockBatch(tx, batch.id);
+      if (row?.state !== 'active') return;
+      await this.expireBatch(tx, row, 'the agent hung up before receiving the batch');
+      await notifyQueued(tx, row.target);
+    });
+  }
+
+  private async expireBatch(tx: Queryable, b: { id: string; device_id: string }, reason: string): Promise<void> {
+    await this.abandonBatch(tx, b.id, reason);
+    await batches.endBatch(tx, b.id, 'expired');
+    await agents.clearDeviceBatch(tx, b.device_id, b.id);
+  }
+
+  /**
    * Ends a batch whose agent lost it: jobs never started go back to the queue as they
    * were; runs still going become `lost` (an infrastructure error, retried within budget).
    */

@@ -161,3 +161,19 @@ export async function releaseJobs(q: Queryable, batchId: string, jobIds: string[
   );
   return rowCount;
 }
+
+/** Active batches whose lease ran out, locked; another replica sweeping at once skips them. */
+export async function lockExpiredBatches(
+  q: Queryable,
+  limit: number,
+): Promise<{ id: string; device_id: string; target: Target }[]> {
+  const { rows } = await q.query<{ id: string; device_id: string; target: Target }>(
+    `SELECT id, device_id, target FROM batches
+      WHERE state = 'active' AND lease_expires_at < now()
+      ORDER BY lease_expires_at
+      LIMIT $1
+      FOR UPDATE SKIP LOCKED`,
+    [limit],
+  );
+  return rows;
+}

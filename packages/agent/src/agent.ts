@@ -1,0 +1,223 @@
+/**
+ * An agent: registers this host's devices, then runs one independent loop per device —
+ * claim a batch (long-poll), run it, claim again — until told to stop.
+ *
+ * States: registering → running → draining → stopped.
+ * - registering: retried with backoff while the server is unreachable; a 4xx (bad token,
+ *   invalid device names) is fatal: `done` rejects with RegisterRejectedError.
+ * - running: a claim that fails backs off (jitter, ≤ 5 s) and tries again; a 404 means the
+ *   server no longer knows the device, so the agent registers again (once for all devices).
+ * - draining (stop(), SIGTERM): claims are aborted, running tests finish and their batches
+ *   report `done` with the jobs never started; after the grace period running tests are
+ *   killed (reported errored) so stopping is bounded.
+ * - kill() (second signal): running tests are SIGKILLed, nothing more is reported.
+ */
+import { ApiError, QgjobClient } from '@qgjob/client';
+import type { DeviceSpec, RegisterResponse } from '@qgjob/protocol';
+import { runBatch } from './batch-runner.js';
+import { type AgentConfig, agentName, createExecutor, DEFAULTS } from './config.js';
+import { describe, ForcedStopError, RegisterRejectedError, ShutdownError } from './errors.js';
+import { resolveAppPath } from './executors/app-path.js';
+import type { Executor } from './executors/types.js';
+import { createLogger, type Logger } from './log.js';
+import { Backoff, sleep } from './sleep.js';
+import { VERSION } from './version.js';
+
+export class Agent {
+  readonly name: string;
+  readonly executor: Executor;
+  /** Resolves with the registration once the server has accepted this agent. */
+  readonly ready: Promise<RegisterResponse>;
+  private readonly client: QgjobClient;
+  private readonly log: Logger;
+  private readonly drainController = new AbortController();
+  private readonly killController = new AbortController();
+  private readonly forceController = new AbortController();
+  private registration: RegisterResponse | undefined;
+  private registering: Promise<RegisterResponse | undefined> | undefined;
+  private graceTimer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private fatal: unknown;
+  private markReady: (registration: RegisterResponse) => void = () => {};
+  private failReady: (error: unknown) => void = () => {};
+
+  constructor(private readonly config: AgentConfig) {
+    this.name = agentName(config);
+    this.executor = createExecutor(config);
+    this.log = (config.logger ?? createLogger({ level: config.logLevel ?? 'info' })).child({ agent: this.name });
+    this.client = new QgjobClient({
+      server: config.server,
+      token: config.token,
+      userAgent: `qgjob-agent/${VERSION}`,
+      signal: this.forceController.signal,
+    });
+    this.ready = new Promise((resolve, reject) => {
+      this.markReady = resolve;
+      this.failReady = reject;
+    });
+    // Nobody need wait on `ready`: its failure also rejects start().
+    this.ready.catch(() => {});
+  }
+
+  /** Runs until stopped; rejects only when the server refuses this agent for good. */
+  start(): Promise<void> {
+    this.running ??= this.main();
+    return this.running;
+  }
+
+  /** Graceful stop: resolves once every device loop has ended and reported. */
+  stop(): Promise<void> {
+    if (!this.drainController.signal.aborted) {
+      const graceMs = this.config.graceMs ?? DEFAULTS.graceMs;
+      this.log.info('stopping: no new batches; running tests may finish', { grace_ms: graceMs });
+      this.drainController.abort(new ShutdownError('agent stopping'));
+      this.graceTimer = setTimeout(() => {
+        this.log.warn('grace period elapsed: killing running tests');
+        this.killController.abort(new ShutdownError(`agent shutting down (grace period of ${graceMs} ms elapsed)`));
+      }, graceMs);
+    }
+    return (this.running ?? Promise.resolve()).catch(() => {});
+  }
+
+  /** Forced stop: kill running tests at once (SIGKILL), report nothing more. */
+  kill(): void {
+    const reason = new ForcedStopError('agent killed');
+    this.drainController.abort(reason);
+    this.killController.abort(reason);
+    this.forceController.abort(reason);
+  }
+
+  private async main(): Promise<void> {
+    try {
+      const registration = await this.register();
+      if (!registration) {
+        this.failReady(new ShutdownError('stopped before registering'));
+        return;
+      }
+      this.markReady(registration);
+      await Promise.all(this.config.devices.map((device) => this.deviceLoop(device)));
+      if (this.fatal) throw this.fatal;
+      this.log.info('stopped');
+    } catch (error) {
+      this.failReady(error);
+      throw error;
+    } finally {
+      clearTimeout(this.graceTimer);
+    }
+  }
+
+  /** Registers (again), shared by every device loop that asks meanwhile. */
+  private register(): Promise<RegisterResponse | undefined> {
+    this.registering ??= this.registerOnce().finally(() => {
+      this.registering = undefined;
+    });
+    return this.registering;
+  }
+
+  private async registerOnce(): Promise<RegisterResponse | undefined> {
+    const drain = this.drainController.signal;
+    const backoff = new Backoff();
+    let warned = false;
+    while (!drain.aborted) {
+      try {
+        const registration = await this.client.registerAgent({
+          name: this.name,
+          version: VERSION,
+          devices: this.config.devices,
+        });
+        this.registration = registration;
+        this.log.info('registered', {
+          agent_id: registration.agent_id,
+          server: this.client.server,
+          devices: registration.devices.map((d) => `${d.target}:${d.name}`).join(','),
+          executor: this.executor.name,
+        });
+        return registration;
+      } catch (error) {
+        if (drain.aborted) break;
+        if (error instanceof ApiError && error.status >= 400 && error.status < 500 && error.status !== 429) {
+          throw new RegisterRejectedError(
+            `the server refused to register agent ${this.name}: ${error.message}`,
+            error.status,
+            {
+              cause: error,
+            },
+          );
+        }
+        if (!warned) this.log.warn('cannot register; retrying', { error: describe(error) });
+        warned = true;
+        await sleep(backoff.next(), drain);
+      }
+    }
+    return undefined;
+  }
+
+  private deviceId(device: DeviceSpec): string | undefined {
+    return this.registration?.devices.find((d) => d.name === device.name && d.target === device.target)?.id;
+  }
+
+  private async deviceLoop(device: DeviceSpec): Promise<void> {
+    const drain = this.drainController.signal;
+    const log = this.log.child({ device: device.name });
+    const backoff = new Backoff();
+    let failing = false;
+    while (!drain.aborted) {
+      const id = this.deviceId(device);
+      const registration = this.registration;
+      if (!id || !registration) {
+        if (!(await this.reregister(log))) return;
+        continue;
+      }
+      let batch: Awaited<ReturnType<QgjobClient['claim']>>['batch'];
+      try {
+        ({ batch } = await this.client.claim(id, this.config.claimWaitMs ?? DEFAULTS.claimWaitMs, drain));
+        if (failing) log.info('claiming again');
+        failing = false;
+        backoff.reset();
+      } catch (error) {
+        if (drain.aborted) break;
+        if (error instanceof ApiError && error.status === 404) {
+          log.warn('the server does not know this device; registering again');
+          if (!(await this.reregister(log))) return;
+          continue;
+        }
+        if (!failing) log.warn('claim failed; retrying', { error: describe(error) });
+        failing = true;
+        await sleep(backoff.next(), drain);
+        continue;
+      }
+      if (!batch) continue;
+      try {
+        await runBatch(batch, {
+          client: this.client,
+          executor: this.executor,
+          device,
+          appPath: (b) =>
+            resolveAppPath(this.config.appPath ?? DEFAULTS.appPath, b, this.config.workdir ?? process.cwd()),
+          heartbeatMs: registration.heartbeat_ms,
+          leaseMs: registration.lease_ms,
+          log,
+          drain,
+          kill: this.killController.signal,
+          force: this.forceController.signal,
+        });
+      } catch (error) {
+        // A bug, not the network: the lease will expire and the server requeue the jobs.
+        log.error('batch crashed', { batch: batch.id, error: describe(error) });
+        await sleep(backoff.next(), drain);
+      }
+    }
+  }
+
+  /** False when the agent must stop (drained, or the server refused it: then fatal is set). */
+  private async reregister(log: Logger): Promise<boolean> {
+    try {
+      return (await this.register()) !== undefined;
+    } catch (error) {
+      this.fatal ??= error;
+      log.error('registration refused; stopping', { error: describe(error) });
+      this.drainController.abort(error);
+      return false;
+    }
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * Runs one batch on one device: install the app if the batch says so, then its jobs in
+ * order, one at a time, reporting install/start/finish through a coalescing Reporter, and
+ * `done` with the jobs it never started.
+ *
+ * Before each job it checks whether to go on: not after the server answered `yield`, not
+ * for a job in `cancelled`, not once the agent drains. A heartbeat keeps the lease alive
+ * while an install or a test takes long. Three ways to stop early:
+ * - drain (graceful stop): start nothing more; the running test finishes.
+ * - kill (grace elapsed): kill the running test, report it errored, end the batch normally.
+ * - lost lease (409) or force (second signal): kill the running test, report nothing more.
+ * A job cancelled while it runs is killed and nothing is reported for it: the server
+ * already holds it as cancelled.
+ */
+import type { QgjobClient } from '@qgjob/client';
+import type { Batch, BatchJob, DeviceSpec } from '@qgjob/protocol';
+import { describe, JobCancelledError } from './errors.js';
+import type { ExecContext, Executor } from './executors/types.js';
+import type { Logger } from './log.js';
+import { Reporter } from './reporter.js';
+
+export interface BatchRunnerOptions {
+  client: Pick<QgjobClient, 'report'>;
+  executor: Executor;
+  device: DeviceSpec;
+  /** Build location for this batch (local file or bs:// URL). */
+  appPath: (batch: Batch) => string;
+  heartbeatMs: number;
+  leaseMs: number;
+  log: Logger;
+  /** Graceful stop: start no more jobs. */
+  drain?: AbortSignal;
+  /** Grace elapsed: kill the running test, report it, end the batch. */
+  kill?: AbortSignal;
+  /** Second signal: kill everything, report nothing. */
+  force?: AbortSignal;
+}
+
+export interface BatchSummary {
+  batchId: string;
+  passed: number;
+  failed: number;
+  errored: number;
+  /** Handed back to the queue in `done`. */
+  unstarted: number;
+  /** The lease was lost (or the agent forced to stop): the end of the batch was not reported. */
+  dropped: boolean;
+  yielded: boolean;
+}
+
+const never = new AbortController().signal;
+
+export async function runBatch(batch: Batch, options: BatchRunnerOptions): Promise<BatchSummary> {
+  const { executor, device } = options;
+  const drain = options.drain ?? never;
+  const force = options.force ?? never;
+  const log = options.log.child({ batch: batch.id });
+  const summary: BatchSummary = {
+    batchId: batch.id,
+    passed: 0,
+    failed: 0,
+    errored: 0,
+    unstarted: 0,
+    dropped: false,
+    yielded: false,
+  };
+  let running: { job: BatchJob; cancel: AbortController } | undefined;
+  const reporter = new Reporter({
+    client: options.client,
+    batchId: batch.id,
+    retryForMs: options.leaseMs,
+    signal: force,
+    log,
+    onAnswer: (answer) => {
+      if (running && answer.cancelled.includes(running.job.id)) {
+        running.cancel.abort(new JobCancelledError(`job ${running.job.id} was cancelled`));
+      }
+    },
+  });
+  const stop = AbortSignal.any([options.kill ?? never, force, reporter.lostSignal]);
+  const heartbeat = setInterval(() => reporter.heartbeat(), Math.max(100, options.heartbeatMs));
+  const ctx: ExecContext = { batch, device, appPath: options.appPath(batch) };
+  const dropped = () => reporter.lostSignal.aborted || force.aborted;
+  const finish = async (unstarted: BatchJob[]) => {
+    const ids = unstarted.filter((job) => !reporter.cancelled.has(job.id)).map((job) => job.id);
+    summary.unstarted = ids.length;
+    reporter.done(ids);
+    await reporter.flush();
+    summary.dropped = dropped();
+    summary.yielded = reporter.yielded;
+    return summary;
+  };
+  const drop = () => {
+    summary.dropped = true;
+    const reason = reporter.lostSignal.aborted ? describe(reporter.lostSignal.reason) : 'agent stopped';
+    log.warn('batch dropped', { reason });
+    return summary;
+  };
+
+  log.info('batch claimed', {
+    org: batch.org_id,
+    app_version: batch.app_version_id,
+    jobs: batch.jobs.length,
+    install: batch.install,
+  });
+  try {
+    if (drain.aborted || stop.aborted) return await finish(batch.jobs);
+    if (batch.install) {
+      log.info('installing app', { app_path: ctx.appPath });
+      const outcome = await executor.install(ctx, stop);
+      if (dropped()) return drop();
+      // Killed during shutdown: the jobs are not to blame, hand them all back.
+      if (stop.aborted) return await finish(batch.jobs);
+      reporter.push({ type: 'install', ok: outcome.ok, duration_ms: outcome.duration_ms, error: outcome.error });
+      if (!outcome.ok) {
+        log.warn('install failed', { error: firstLine(outcome.error) });
+        for (const job of batch.jobs) {
+          reporter.push({
+            type: 'finish',
+            job_id: job.id,
+            status: 'errored',
+            error: `install failed: ${outcome.error}`.slice(0, 4000),
+          });
+        }
+        summary.errored = batch.jobs.length;
+        return await finish([]);
+      }
+      log.info('app installed', { duration_ms: outcome.duration_ms });
+    }
+
+    let next = 0;
+    for (; next < batch.jobs.length; next++) {
+      const job = batch.jobs[next] as BatchJob;
+      if (reporter.cancelled.has(job.id)) continue;
+      if (reporter.yielded || drain.aborted || stop.aborted) break;
+      reporter.push({ type: 'start', job_id: job.id });
+      log.info('job started', { job: job.id, test: job.test_path });
+      running = { job, cancel: new AbortController() };
+      const outcome = await executor.run(job, ctx, AbortSignal.any([stop, running.cancel.signal]));
+      const cancelled = running.cancel.signal.aborted;
+      running = undefined;
+      if (dropped()) return drop();
+      if (cancelled) {
+        log.info('job cancelled', { job: job.id });
+        continue;
+      }
+      reporter.push({
+        type: 'finish',
+        job_id: job.id,
+        status: outcome.status,
+        duration_ms: outcome.duration_ms,
+        error: outcome.error,
+      });
+      summary[outcome.status]++;
+      log.info(`job ${outcome.status}`, {
+        job: job.id,
+        duration_ms: outcome.duration_ms,
+        error: outcome.status === 'passed' ? undefined : firstLine(outcome.error),
+      });
+    }
+    const result = await finish(batch.jobs.slice(next));
+    if (result.dropped) return drop();
+    log.info('batch done', {
+      passed: result.passed,
+      failed: result.failed,
+      errored: result.errored,
+      unstarted: result.unstarted,
+      yielded: result.yielded || undefined,
+    });
+    return result;
+  } finally {
+    clearInterval(heartbeat);
+  }
+}
+
+function firstLine(text: string | undefined): string | undefined {
+  return text?.split('\n', 1)[0];
+}

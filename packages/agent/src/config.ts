@@ -1,0 +1,113 @@
+/**
+ * Everything an agent needs to know, whether it came from flags (flags.ts) or from code
+ * (startAgent in index.ts), with the defaults in one place.
+ */
+import { hostname } from 'node:os';
+import type { DeviceSpec } from '@qgjob/protocol';
+import { DEFAULT_APP_PATH } from './executors/app-path.js';
+import { AppwrightExecutor } from './executors/appwright.js';
+import { CommandExecutor } from './executors/command.js';
+import { DEFAULT_INSTALL_COMMAND } from './executors/install.js';
+import { SimulateExecutor } from './executors/simulate.js';
+import type { Executor } from './executors/types.js';
+import type { Logger, LogLevel } from './log.js';
+
+export const EXECUTORS = ['appwright', 'command', 'simulate'] as const;
+export type ExecutorName = (typeof EXECUTORS)[number];
+
+export const DEFAULTS = {
+  executor: 'appwright' as ExecutorName,
+  testTimeoutMs: 15 * 60_000,
+  installTimeoutMs: 10 * 60_000,
+  graceMs: 30_000,
+  claimWaitMs: 25_000,
+  simTestMs: 500,
+  simInstallMs: 200,
+  appPath: DEFAULT_APP_PATH,
+  installCommand: DEFAULT_INSTALL_COMMAND,
+};
+
+export interface AgentConfig {
+  /** One URL, a comma-separated list or an array, tried in order (failover). */
+  server: string | string[];
+  token?: string;
+  /** Agent name, unique per host; registering is idempotent by name. Default: the hostname. */
+  name?: string;
+  devices: DeviceSpec[];
+  /** A name, or an Executor object (tests, embedding). Default appwright. */
+  executor?: ExecutorName | Executor;
+  /** --command TEMPLATE, for the command executor. */
+  command?: string;
+  /** Where tests run and relative paths resolve. Default: the current directory. */
+  workdir?: string;
+  /** AppWright project. Default: the device's target. */
+  project?: string;
+  testTimeoutMs?: number;
+  /** Default `adb -s {device} install -r {app_path}` for appwright; none for command. */
+  installCommand?: string;
+  installTimeoutMs?: number;
+  /** Template for the build's location. Default `builds/{app_version_id}.apk`. */
+  appPath?: string;
+  /** AppWright: let local tests of this host run at once (each device has its own Appium port). */
+  localParallel?: boolean;
+  simTestMs?: number;
+  simInstallMs?: number;
+  simFail?: RegExp | string;
+  /** How long a graceful stop lets a running test finish. Default 30 s. */
+  graceMs?: number;
+  /** Long-poll length of a claim. Default 25 s. */
+  claimWaitMs?: number;
+  logger?: Logger;
+  logLevel?: LogLevel;
+}
+
+export function agentName(config: AgentConfig): string {
+  if (config.name) return config.name;
+  // The server's name pattern: a leading letter or digit, then letters, digits and ._:@/-.
+  const host = hostname()
+    .replace(/[^A-Za-z0-9._:@/-]/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '');
+  return (host || 'agent').slice(0, 128);
+}
+
+export function createExecutor(config: AgentConfig): Executor {
+  const executor = config.executor ?? DEFAULTS.executor;
+  if (typeof executor !== 'string') return executor;
+  const workdir = config.workdir ?? process.cwd();
+  const testTimeoutMs = config.testTimeoutMs ?? DEFAULTS.testTimeoutMs;
+  const installTimeoutMs = config.installTimeoutMs ?? DEFAULTS.installTimeoutMs;
+  switch (executor) {
+    case 'appwright':
+      return new AppwrightExecutor({
+        workdir,
+        project: config.project,
+        testTimeoutMs,
+        installCommand: config.installCommand ?? DEFAULTS.installCommand,
+        installTimeoutMs,
+        localParallel: config.localParallel,
+      });
+    case 'command':
+      if (!config.command) throw new TypeError('the command executor needs a command template');
+      return new CommandExecutor({
+        template: config.command,
+        workdir,
+        testTimeoutMs,
+        installCommand: config.installCommand,
+        installTimeoutMs,
+      });
+    case 'simulate':
+      return new SimulateExecutor({
+        testMs: config.simTestMs ?? DEFAULTS.simTestMs,
+        installMs: config.simInstallMs ?? DEFAULTS.simInstallMs,
+        fail: statelessRegExp(config.simFail),
+        testTimeoutMs,
+      });
+  }
+}
+
+/** A RegExp whose test() does not depend on the previous call (no g or y flag). */
+function statelessRegExp(pattern: RegExp | string | undefined): RegExp | undefined {
+  if (pattern === undefined) return undefined;
+  if (typeof pattern === 'string') return new RegExp(pattern);
+  return new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ''));
+}

@@ -1,0 +1,48 @@
+/**
+ * No device at all, for demos and benchmarks — the only executor that pretends. An install
+ * takes installMs, a test testMs; a test whose path matches `fail` fails, every other
+ * passes. Deterministic: the same batch always gives the same verdicts.
+ */
+import type { BatchJob } from '@qgjob/protocol';
+import { formatDuration } from '../duration.js';
+import { describe } from '../errors.js';
+import { sleep } from '../sleep.js';
+import type { ExecContext, Executor, InstallOutcome, RunOutcome } from './types.js';
+
+export interface SimulateOptions {
+  testMs: number;
+  installMs: number;
+  fail?: RegExp;
+  /** As --test-timeout: a test longer than this is killed and errored. */
+  testTimeoutMs?: number;
+}
+
+export class SimulateExecutor implements Executor {
+  readonly name = 'simulate';
+
+  constructor(private readonly options: SimulateOptions) {}
+
+  async install(_ctx: ExecContext, signal: AbortSignal): Promise<InstallOutcome> {
+    const started = performance.now();
+    await sleep(this.options.installMs, signal);
+    const duration_ms = Math.round(performance.now() - started);
+    if (signal.aborted) return { ok: false, duration_ms, error: `install was killed: ${describe(signal.reason)}` };
+    return { ok: true, duration_ms };
+  }
+
+  async run(job: BatchJob, _ctx: ExecContext, signal: AbortSignal): Promise<RunOutcome> {
+    const { testMs, fail, testTimeoutMs } = this.options;
+    const started = performance.now();
+    const timedOut = testTimeoutMs !== undefined && testMs > testTimeoutMs;
+    await sleep(timedOut ? testTimeoutMs : testMs, signal);
+    const duration_ms = Math.round(performance.now() - started);
+    if (signal.aborted) return { status: 'errored', duration_ms, error: `test was killed: ${describe(signal.reason)}` };
+    if (timedOut) {
+      return { status: 'errored', duration_ms, error: `test timed out after ${formatDuration(testTimeoutMs)}` };
+    }
+    if (fail?.test(job.test_path)) {
+      return { status: 'failed', duration_ms, error: `simulated failure: ${job.test_path} matches --sim-fail ${fail}` };
+    }
+    return { status: 'passed', duration_ms };
+  }
+}

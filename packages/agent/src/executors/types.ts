@@ -1,0 +1,37 @@
+/**
+ * The one interface every way of executing tests implements. An executor never talks to
+ * the server: it installs and runs, and says how it went; the batch runner reports.
+ */
+import type { Batch, BatchJob, DeviceSpec, FinishStatus } from '@qgjob/protocol';
+
+export interface ExecContext {
+  batch: Batch;
+  /** The device slot as this host names it (adb serial, BrowserStack slot, ...). */
+  device: DeviceSpec;
+  /** Local build file or `bs://` URL, resolved from --app-path for this batch. */
+  appPath: string;
+}
+
+export interface InstallOutcome {
+  ok: boolean;
+  duration_ms: number;
+  error?: string;
+}
+
+export interface RunOutcome {
+  /** passed/failed: the test's own verdict; errored: the infrastructure failed. */
+  status: FinishStatus;
+  duration_ms: number;
+  error?: string;
+}
+
+export interface Executor {
+  readonly name: string;
+  /** Puts the batch's app on the device. Aborting `signal` kills the install. */
+  install(ctx: ExecContext, signal: AbortSignal): Promise<InstallOutcome>;
+  /** Runs one test. Never throws; aborting `signal` kills it and yields `errored`. */
+  run(job: BatchJob, ctx: ExecContext, signal: AbortSignal): Promise<RunOutcome>;
+}
+
+/** Longest `error` the protocol accepts. */
+export const MAX_ERROR_CHARS = 4000;

@@ -1,0 +1,107 @@
+/**
+ * A tiny stand-in for job-server's agent endpoints (node:http): records every request and
+ * answers through handlers a test supplies, so reporter, runner and agent tests control
+ * exactly what the server says and when.
+ */
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Batch, RegisterRequest, ReportRequest } from '@qgjob/protocol';
+
+export interface Reply {
+  status?: number;
+  body: unknown;
+}
+type Handler<A extends unknown[]> = (...args: A) => Reply | Promise<Reply>;
+
+export interface StubHandlers {
+  register?: Handler<[RegisterRequest]>;
+  claim?: Handler<[deviceId: string, waitMs: number]>;
+  report?: Handler<[batchId: string, body: ReportRequest, n: number]>;
+}
+
+export interface Stub {
+  url: string;
+  registers: RegisterRequest[];
+  claims: string[];
+  reports: Array<{ batchId: string; body: ReportRequest }>;
+  close(): Promise<void>;
+}
+
+export const okReport = (extra: Partial<{ yield: boolean; cancelled: string[] }> = {}): Reply => ({
+  body: { yield: false, cancelled: [], lease_expires_at: new Date(Date.now() + 60_000).toISOString(), ...extra },
+});
+
+export function batchOf(id: string, jobs: string[], extra: Partial<Batch> = {}): Batch {
+  return {
+    id,
+    device_id: 'd1',
+    org_id: 'org1',
+    app_version_id: 'v1',
+    target: 'emulator',
+    install: false,
+    lease_expires_at: new Date(Date.now() + 60_000).toISOString(),
+    jobs: jobs.map((path, i) => ({ id: `j${i + 1}`, test_path: path, priority: 5, attempt: 1 })),
+    ...extra,
+  };
+}
+
+export async function startStub(handlers: StubHandlers = {}): Promise<Stub> {
+  const stub: Omit<Stub, 'url' | 'close'> = { registers: [], claims: [], reports: [] };
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://stub');
+    const body = await readJson(req);
+    let reply: Reply = { status: 404, body: { error: { code: 'not_found', message: 'no such route' } } };
+    const claim = /^\/v1\/devices\/([^/]+)\/claim$/.exec(url.pathname);
+    const report = /^\/v1\/batches\/([^/]+)\/report$/.exec(url.pathname);
+    if (url.pathname === '/v1/agents/register') {
+      const request = body as RegisterRequest;
+      stub.registers.push(request);
+      reply = handlers.register
+        ? await handlers.register(request)
+        : {
+            body: {
+              agent_id: 'a1',
+              devices: request.devices.map((d, i) => ({ id: `d${i + 1}`, ...d })),
+              heartbeat_ms: 1000,
+              lease_ms: 5000,
+            },
+          };
+    } else if (claim) {
+      const deviceId = decodeURIComponent(claim[1] as string);
+      const waitMs = Number(url.searchParams.get('wait_ms') ?? 0);
+      stub.claims.push(deviceId);
+      reply = handlers.claim
+        ? await handlers.claim(deviceId, waitMs)
+        : await new Promise((r) => setTimeout(() => r({ body: { batch: null } }), Math.min(waitMs, 100)));
+    } else if (report) {
+      const batchId = decodeURIComponent(report[1] as string);
+      const request = body as ReportRequest;
+      stub.reports.push({ batchId, body: request });
+      reply = handlers.report ? await handlers.report(batchId, request, stub.reports.length) : okReport();
+    }
+    if (res.destroyed) return;
+    res.writeHead(reply.status ?? 200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(reply.body));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return Object.assign(stub, {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  });
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  let text = '';
+  for await (const chunk of req) text += chunk;
+  return text ? JSON.parse(text) : undefined;
+}
+
+/** The job ids of every event of `type` the stub received, in order. */
+export function eventsOf(stub: Stub, type: 'install' | 'start' | 'finish'): Array<Record<string, unknown>> {
+  return stub.reports.flatMap((r) => r.body.events.filter((e) => e.type === type)) as Array<Record<string, unknown>>;
+}

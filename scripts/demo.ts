@@ -1,0 +1,171 @@
+/**
+ * npm run demo — a whole local farm in one command, on the embedded store:
+ * job-server, two simulated agents (two emulators and a phone; two BrowserStack slots),
+ * the example suite submitted with the real `qgjob` CLI for two orgs, three app versions
+ * and all three targets, live progress, and a summary of what grouping saved.
+ *
+ * The agents use the `simulate` executor (no real device here): an install takes
+ * DEMO_INSTALL_MS, a test DEMO_TEST_MS, and tests matching DEMO_FAIL fail.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { silentLogger, startAgent } from '@qgjob/agent';
+import { QgjobClient } from '@qgjob/client';
+import type { JobSummary } from '@qgjob/protocol';
+import { startServer } from '@qgjob/server';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const cli = join(root, 'packages/cli/dist/main.js');
+const installMs = Number(process.env.DEMO_INSTALL_MS ?? 1500);
+const testMs = Number(process.env.DEMO_TEST_MS ?? 400);
+const failPattern = process.env.DEMO_FAIL ?? 'settings';
+const tty = process.stdout.isTTY;
+
+const submissions = [
+  { org: 'qualgent', version: 'xyz123', target: 'emulator' },
+  { org: 'qualgent', version: 'xyz123', target: 'device' },
+  { org: 'qualgent', version: 'xyz124', target: 'emulator' },
+  { org: 'qualgent', version: 'xyz124', target: 'browserstack' },
+  { org: 'globex', version: 'g-2.0.1', target: 'emulator' },
+  { org: 'globex', version: 'g-2.0.1', target: 'browserstack' },
+];
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'qgjob-demo-'));
+  const started = Date.now();
+  const server = await startServer({ dataDir: join(dir, 'data'), port: 0 });
+  console.log(`job-server on ${server.url} (${server.db.description})`);
+  const agentOptions = {
+    server: server.url,
+    executor: 'simulate' as const,
+    simInstallMs: installMs,
+    simTestMs: testMs,
+    simFail: failPattern,
+    logger: silentLogger,
+  };
+  const agents = [
+    startAgent({
+      ...agentOptions,
+      name: 'lab-host-1',
+      devices: [
+        { target: 'emulator', name: 'emulator-5554' },
+        { target: 'emulator', name: 'emulator-5556' },
+        { target: 'device', name: 'pixel-8-R58M' },
+      ],
+    }),
+    startAgent({
+      ...agentOptions,
+      name: 'browserstack-1',
+      devices: [
+        { target: 'browserstack', name: 'bs-slot-1' },
+        { target: 'browserstack', name: 'bs-slot-2' },
+      ],
+    }),
+  ];
+  await Promise.all(agents.map((a) => a.ready));
+  console.log('agents: lab-host-1 (2 emulators, 1 phone), browserstack-1 (2 parallel slots)');
+  console.log(`simulated install ${installMs} ms, test ${testMs} ms; tests matching /${failPattern}/ fail\n`);
+
+  const tests = readdirSync(join(root, 'examples/tests'))
+    .filter((f) => f.endsWith('.spec.js'))
+    .map((f) => `tests/${f}`);
+  const ids: string[] = [];
+  for (const s of submissions) {
+    const args = [
+      cli,
+      'submit',
+      `--server=${server.url}`,
+      `--org-id=${s.org}`,
+      `--app-version-id=${s.version}`,
+      `--target=${s.target}`,
+      '--json',
+    ];
+    for (const t of tests) args.push(`--test=${t}`);
+    const { stdout } = await promisify(execFile)(process.execPath, args);
+    const submitted = JSON.parse(stdout) as { submission_id: string; jobs: { id: string }[] };
+    ids.push(submitted.submission_id);
+    console.log(
+      `$ qgjob submit --org-id=${s.org} --app-version-id=${s.version} --target=${s.target} --test=… (${tests.length} tests) → ${submitted.submission_id}`,
+    );
+  }
+  console.log('');
+
+  const client = new QgjobClient({ server: server.url });
+  let jobs: JobSummary[] = [];
+  let lastLine = '';
+  for (;;) {
+    jobs = (await Promise.all(ids.map((id) => client.getSubmission(id)))).flatMap((s) => s.jobs);
+    const counts = countBy(jobs.map((j) => j.status));
+    const line = ['queued', 'assigned', 'running', 'passed', 'failed', 'errored']
+      .map((s) => `${s} ${counts.get(s) ?? 0}`)
+      .join('  ');
+    const elapsed = ((Date.now() - started) / 1000).toFixed(1);
+    if (tty) process.stdout.write(`\r${line}  (${elapsed}s)`);
+    else if (line !== lastLine) console.log(`${elapsed.padStart(5)}s  ${line}`);
+    lastLine = line;
+    if (jobs.every((j) => ['passed', 'failed', 'errored', 'cancelled'].includes(j.status))) break;
+    await new Promise((r) => setTimeout(r, tty ? 200 : 500));
+  }
+  if (tty) process.stdout.write('\n');
+  const wallMs = Date.now() - started;
+
+  const details = await Promise.all(jobs.map((j) => client.getJob(j.id)));
+  const runs = details.flatMap((j) => j.runs);
+  const installs = runs.filter((r) => r.app_installed).length;
+  const batches = new Set(runs.map((r) => r.batch_id)).size;
+  console.log('\nsummary');
+  for (const [status, n] of countBy(jobs.map((j) => j.status))) console.log(`  ${status.padEnd(10)} ${n}`);
+  console.log(`  groups     ${new Set(jobs.map((j) => `${j.org_id}/${j.app_version_id}/${j.target}`)).size}`);
+  console.log(`  batches    ${batches}`);
+  console.log(
+    `  installs   ${installs} made, against ${runs.length} with one install per job (${runs.length - installs} saved)`,
+  );
+  console.log(`  wall time  ${(wallMs / 1000).toFixed(1)} s`);
+  console.log('\nper group (org / app version / target → device: tests, installed?)');
+  const byBatch = new Map<string, { label: string; device: string; n: number; installed: boolean }>();
+  for (const j of details) {
+    for (const r of j.runs) {
+      const b = byBatch.get(r.batch_id ?? '') ?? {
+        label: `${j.org_id} / ${j.app_version_id} / ${j.target}`,
+        device: r.device ?? '?',
+        n: 0,
+        installed: false,
+      };
+      b.n++;
+      b.installed ||= r.app_installed;
+      byBatch.set(r.batch_id ?? '', b);
+    }
+  }
+  for (const [id, b] of [...byBatch].sort((x, y) => x[1].label.localeCompare(y[1].label))) {
+    console.log(
+      `  ${b.label.padEnd(38)} → ${b.device.padEnd(14)} ${b.n} tests, ${b.installed ? 'installed' : 'warm, no install'}  (${id})`,
+    );
+  }
+  const failed = details.find((j) => j.status === 'failed');
+  if (failed) {
+    console.log(`\n$ qgjob status --job-id=${failed.id}`);
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      cli,
+      'status',
+      `--server=${server.url}`,
+      `--job-id=${failed.id}`,
+    ]).catch((error: { stdout: string }) => error);
+    console.log(stdout.trimEnd());
+  }
+
+  await Promise.all(agents.map((a) => a.stop()));
+  await server.close();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+function countBy(values: string[]): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const v of values) m.set(v, (m.get(v) ?? 0) + 1);
+  return m;
+}
+
+await main();
