@@ -50,6 +50,9 @@ export interface BatchSummary {
 
 const never = new AbortController().signal;
 
+/** A test at least this long waits for its finish report's answer before the next starts. */
+const ASK_BEFORE_NEXT_MS = 50;
+
 export async function runBatch(batch: Batch, options: BatchRunnerOptions): Promise<BatchSummary> {
   const { executor, device } = options;
   const drain = options.drain ?? never;
@@ -152,6 +155,11 @@ export async function runBatch(batch: Batch, options: BatchRunnerOptions): Promi
         error: outcome.error,
       });
       summary[outcome.status]++;
+      // Ask before starting the next test, so a `yield` takes effect now rather than one test
+      // later. One round trip is nothing next to a real test; very short tests skip the wait
+      // and keep their reports coalesced.
+      if (next + 1 < batch.jobs.length && outcome.duration_ms >= ASK_BEFORE_NEXT_MS) await reporter.flush();
+      if (dropped()) return drop();
       log.info(`job ${outcome.status}`, {
         job: job.id,
         duration_ms: outcome.duration_ms,

@@ -63,7 +63,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const metrics = new Metrics(options.db);
   const wakeups = new Wakeups(options.db);
   await wakeups.start();
-  const queue = new QueueService(options.db, metrics);
+  const queue = new QueueService(options.db, metrics, wakeups);
   const scheduler = new Scheduler(options.db, wakeups, metrics, options.scheduler);
   // Closing: long-polls answer "no batch" at once instead of holding the shutdown.
   const shutdown = new AbortController();

@@ -34,6 +34,8 @@ Options:
 Environment: LOG_LEVEL (fatal|error|warn|info|debug, default info).
 API documentation is served at /docs once running.`;
 
+const STOP_BOUND_MS = 20_000;
+
 function fail(message: string, code = 2): never {
   process.stderr.write(`job-server: ${message}\n`);
   process.exit(code);
@@ -98,6 +100,11 @@ async function main(): Promise<void> {
     }
     stopping = true;
     process.stderr.write(`job-server: ${signal} received, finishing in-flight requests (send again to force)\n`);
+    // Bounded: a request that never ends must not keep a stopping server alive.
+    setTimeout(() => {
+      process.stderr.write(`job-server: still stopping after ${STOP_BOUND_MS / 1000} s, exiting now\n`);
+      process.exit(1);
+    }, STOP_BOUND_MS).unref();
     server.close().then(
       () => process.exit(0),
       (error) => fail(`error while stopping: ${(error as Error).message}`, 1),

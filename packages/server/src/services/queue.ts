@@ -21,6 +21,7 @@ import { getRunsOfJob } from '../store/runs.js';
 import * as submissions from '../store/submissions.js';
 import type { Metrics } from './metrics.js';
 import { jobSummary, jobView, submittedJob } from './views.js';
+import type { Wakeups } from './wakeups.js';
 
 export interface SubmitResult {
   response: SubmitResponse;
@@ -35,6 +36,7 @@ export class QueueService {
   constructor(
     private readonly db: Db,
     private readonly metrics?: Metrics,
+    private readonly wakeups?: Wakeups,
   ) {}
 
   async submit(request: SubmitRequest, idempotencyKey?: string): Promise<SubmitResult> {
@@ -44,69 +46,86 @@ export class QueueService {
     const target = request.target ?? 'emulator';
     const submissionId = newId('sub');
     const result = await this.db.transaction(async (tx): Promise<SubmitResult> => {
-      if (idempotencyKey !== undefined) {
-        const earlier = await submissions.claimIdempotencyKey(tx, {
-          orgId: request.org_id,
-          key: idempotencyKey,
-          requestHash: hashRequest(request),
-          submissionId,
-        });
-        if (earlier) {
-          if (earlier.request_hash !== hashRequest(request)) {
-            throw new AppError(
-              'idempotency_conflict',
-              'this Idempotency-Key was already used for a different request: send a new key for a new submit',
-              { field: 'Idempotency-Key' },
-            );
-          }
-          return { response: await this.submissionResponse(tx, earlier.submission_id), replayed: true };
-        }
-      }
+      const base = {
+        submissionId,
+        orgId: request.org_id,
+        appVersionId: request.app_version_id,
+        target,
+        priority: request.priority ?? LIMITS.priorityDefault,
+        maxRetries: request.max_retries ?? 0,
+      };
+      const requestHash = idempotencyKey === undefined ? null : hashRequest(request);
+      const ids = unique.map(() => newId('job'));
+      const idOf = new Map(unique.map((p, i) => [p, ids[i] as string]));
+      // Most submits are all new: one statement does everything.
+      const fast = await jobs.insertSubmissionFast(tx, {
+        ...base,
+        ids,
+        testPaths: unique,
+        idempotencyKey: idempotencyKey ?? null,
+        requestHash,
+        submissionJobIds: paths.map((p) => idOf.get(p) as string),
+        submissionRepeats: paths.map((p, i) => paths.indexOf(p) !== i),
+      });
+      if (fast.keyTaken) return this.replay(tx, request.org_id, idempotencyKey as string, requestHash as string);
       const byPath = new Map<string, { row: JobRow; deduplicated: boolean }>();
-      let missing = unique;
-      for (let round = 0; missing.length > 0; round++) {
-        if (round === DEDUP_ROUNDS) throw new ConflictError('identical jobs keep changing state; submit again');
-        const inserted = await jobs.insertJobs(tx, {
-          submissionId,
-          orgId: request.org_id,
-          appVersionId: request.app_version_id,
-          target,
-          priority: request.priority ?? LIMITS.priorityDefault,
-          maxRetries: request.max_retries ?? 0,
-          ids: missing.map(() => newId('job')),
-          testPaths: missing,
-        });
-        for (const row of inserted) byPath.set(row.test_path, { row, deduplicated: false });
-        missing = missing.filter((p) => !byPath.has(p));
-        if (missing.length === 0) break;
-        const existing = await jobs.findActiveJobs(tx, {
-          orgId: request.org_id,
-          appVersionId: request.app_version_id,
-          target,
-          testPaths: missing,
-        });
-        for (const row of existing) byPath.set(row.test_path, { row, deduplicated: true });
-        missing = missing.filter((p) => !byPath.has(p));
+      for (const row of fast.rows) byPath.set(row.test_path, { row, deduplicated: false });
+      if (!fast.complete) {
+        // Some jobs already had a queued or running twin: find them, and retry any that
+        // finished in between (its twin gone, the job can be created after all).
+        let missing = unique.filter((p) => !byPath.has(p));
+        for (let round = 0; missing.length > 0; round++) {
+          if (round === DEDUP_ROUNDS) throw new ConflictError('identical jobs keep changing state; submit again');
+          const existing = await jobs.findActiveJobs(tx, { ...base, testPaths: missing });
+          for (const row of existing) byPath.set(row.test_path, { row, deduplicated: true });
+          missing = missing.filter((p) => !byPath.has(p));
+          if (missing.length === 0) break;
+          const inserted = await jobs.insertJobs(tx, {
+            ...base,
+            ids: missing.map(() => newId('job')),
+            testPaths: missing,
+          });
+          for (const row of inserted) byPath.set(row.test_path, { row, deduplicated: false });
+          missing = missing.filter((p) => !byPath.has(p));
+        }
       }
       const entries = paths.map((p, i) => {
         const entry = byPath.get(p) as { row: JobRow; deduplicated: boolean };
         // A path repeated inside one submit is one job; its repeats count as deduplicated.
         return { row: entry.row, deduplicated: entry.deduplicated || paths.indexOf(p) !== i };
       });
-      await submissions.insertSubmission(tx, {
-        id: submissionId,
-        orgId: request.org_id,
-        jobIds: entries.map((e) => e.row.id),
-        deduplicated: entries.map((e) => e.deduplicated),
-      });
-      if (entries.some((e) => !e.deduplicated)) await jobs.notifyQueued(tx, target);
+      if (!fast.complete) {
+        await submissions.insertSubmission(tx, {
+          id: submissionId,
+          orgId: request.org_id,
+          jobIds: entries.map((e) => e.row.id),
+          deduplicated: entries.map((e) => e.deduplicated),
+        });
+      }
       return {
         response: { submission_id: submissionId, jobs: entries.map((e) => submittedJob(e.row, e.deduplicated)) },
         replayed: false,
       };
     });
-    if (!result.replayed) this.metrics?.jobsSubmitted.inc(result.response.jobs.filter((j) => !j.deduplicated).length);
+    const created = result.replayed ? 0 : result.response.jobs.filter((j) => !j.deduplicated).length;
+    if (created > 0) {
+      this.metrics?.jobsSubmitted.inc(created);
+      this.wakeups?.queued(target, created);
+    }
     return result;
+  }
+
+  /** Answers a repeated Idempotency-Key with the first submission, or refuses it for another body. */
+  private async replay(q: Queryable, orgId: string, key: string, requestHash: string): Promise<SubmitResult> {
+    const earlier = await submissions.getIdempotencyKey(q, orgId, key);
+    if (!earlier || earlier.request_hash !== requestHash) {
+      throw new AppError(
+        'idempotency_conflict',
+        'this Idempotency-Key was already used for a different request: send a new key for a new submit',
+        { field: 'Idempotency-Key' },
+      );
+    }
+    return { response: await this.submissionResponse(q, earlier.submission_id), replayed: true };
   }
 
   private async submissionResponse(q: Queryable, id: string): Promise<SubmitResponse> {

@@ -24,7 +24,6 @@ import { AppError, NotFoundError } from '../errors.js';
 import { newId } from '../ids.js';
 import * as agents from '../store/agents.js';
 import * as batches from '../store/batches.js';
-import { notifyQueued } from '../store/jobs.js';
 import * as runs from '../store/runs.js';
 import type { Metrics } from './metrics.js';
 import {
@@ -118,11 +117,10 @@ export class Scheduler {
       }
       const groups = await batches.queuedGroups(tx, device.target, this.config.agingMs);
       if (groups.length === 0) return { batch: null, target: device.target };
-      const [busy, idle, warm] = await Promise.all([
-        batches.busyByOrg(tx, device.target),
-        agents.countIdleDevices(tx, device.target, ALIVE_MS),
-        agents.warmApps(tx, device.id),
-      ]);
+      // One connection per transaction: queries go one after another.
+      const busy = await batches.busyByOrg(tx, device.target);
+      const idle = await agents.countIdleDevices(tx, device.target, ALIVE_MS);
+      const warm = await agents.warmApps(tx, device.id);
       const last =
         device.last_org_id && device.last_app_version_id
           ? {
@@ -207,12 +205,9 @@ export class Scheduler {
           `batch ${batchId} is no longer leased to this device (${batch.state}): its jobs went back to the queue; drop it`,
         );
       }
-      let requeued = false;
-      for (const event of request.events) {
-        const r = await this.applyEvent(tx, batch, event);
-        if (r.finished) finished.push(r.finished);
-        requeued ||= r.requeued;
-      }
+      const applied = await this.applyEvents(tx, batch, request.events);
+      finished.push(...applied.finished);
+      let requeued = applied.requeued;
       if (request.done) {
         requeued = (await batches.releaseJobs(tx, batch.id, request.done.unstarted)) > 0 || requeued;
         // Anything neither finished nor handed back is lost with the batch.
@@ -220,40 +215,67 @@ export class Scheduler {
           (await this.abandonBatch(tx, batch.id, 'the agent ended the batch without finishing it')) || requeued;
         await batches.endBatch(tx, batch.id, 'done');
         await agents.clearDeviceBatch(tx, batch.device_id, batch.id);
-        if (requeued) await notifyQueued(tx, batch.target);
-        return { yield: false, lease: new Date() };
+        return { yield: false, lease: new Date(), requeued, target: batch.target };
       }
       const lease = await batches.extendLease(tx, batch.id, this.leaseMs);
-      if (requeued) await notifyQueued(tx, batch.target);
       const yieldNow = this.policy.yields && (await this.shouldYield(tx, batch));
-      return { yield: yieldNow, lease };
+      return { yield: yieldNow, lease, requeued, target: batch.target };
     });
+    if (outcome.requeued && outcome.target) this.wakeups.queued(outcome.target);
     for (const status of finished) this.metrics.jobsFinished.inc({ status });
     return { yield: outcome.yield, cancelled: [], lease_expires_at: outcome.lease.toISOString() };
   }
 
-  private async applyEvent(
+  /**
+   * Applies a report's events: installs, then every start in one statement, then every
+   * pass in one statement, then failures and errors one by one (they may retry). Order
+   * within a report only matters per job, and a job's start always precedes its finish.
+   */
+  private async applyEvents(
     tx: Queryable,
     batch: batches.BatchRow,
-    event: BatchEvent,
-  ): Promise<{ finished?: string; requeued: boolean }> {
-    switch (event.type) {
-      case 'install':
+    events: BatchEvent[],
+  ): Promise<{ finished: string[]; requeued: boolean }> {
+    const finished: string[] = [];
+    let requeued = false;
+    const starts: string[] = [];
+    const passes: { jobId: string; durationMs: number | null }[] = [];
+    const others: Extract<BatchEvent, { type: 'finish' }>[] = [];
+    for (const event of events) {
+      if (event.type === 'install') {
         if (!event.ok) await agents.forgetInstall(tx, batch.device_id, batch.org_id, batch.app_version_id);
-        return { requeued: false };
-      case 'start':
-        await runs.startRun(tx, {
-          runId: newId('run'),
-          jobId: event.job_id,
-          batchId: batch.id,
-          agent: batch.agent_name,
-          device: batch.device_name,
-          batchInstalled: batch.install,
-        });
-        return { requeued: false };
-      case 'finish':
-        return this.finish(tx, batch.id, event.job_id, event.status, event.error ?? null, event.duration_ms ?? null);
+      } else if (event.type === 'start') {
+        starts.push(event.job_id);
+      } else if (event.status === 'passed') {
+        passes.push({ jobId: event.job_id, durationMs: event.duration_ms ?? null });
+      } else {
+        others.push(event);
+      }
     }
+    if (starts.length > 0) {
+      await runs.startRuns(tx, {
+        jobIds: starts,
+        runIds: starts.map(() => newId('run')),
+        batchId: batch.id,
+        agent: batch.agent_name,
+        device: batch.device_name,
+        batchInstalled: batch.install,
+      });
+    }
+    if (passes.length > 0) {
+      const n = await runs.passRuns(tx, {
+        jobIds: passes.map((p) => p.jobId),
+        durations: passes.map((p) => p.durationMs),
+        batchId: batch.id,
+      });
+      for (let i = 0; i < n; i++) finished.push('passed');
+    }
+    for (const e of others) {
+      const r = await this.finish(tx, batch.id, e.job_id, e.status, e.error ?? null, e.duration_ms ?? null);
+      if (r.finished) finished.push(r.finished);
+      requeued ||= r.requeued;
+    }
+    return { finished, requeued };
   }
 
   /** Records a run's end and moves its job on: final, or back to the queue for a retry. */
@@ -296,26 +318,24 @@ export class Scheduler {
    * are taken with SKIP LOCKED, and a late report on an expired batch is refused.
    */
   async reapExpired(limit = 100): Promise<number> {
-    return this.db.transaction(async (tx) => {
-      const expired = await batches.lockExpiredBatches(tx, limit);
-      const targets = new Set<Target>();
-      for (const b of expired) {
-        await this.expireBatch(tx, b, 'lease expired: no report from the agent in time');
-        targets.add(b.target);
-      }
-      for (const t of targets) await notifyQueued(tx, t);
-      return expired.length;
+    const expired = await this.db.transaction(async (tx) => {
+      const rows = await batches.lockExpiredBatches(tx, limit);
+      for (const b of rows) await this.expireBatch(tx, b, 'lease expired: no report from the agent in time');
+      return rows;
     });
+    for (const t of new Set(expired.map((b) => b.target))) this.wakeups.queued(t);
+    return expired.length;
   }
 
   /** A claim answered to an agent that had already hung up: nobody will run it, hand it back now. */
   async releaseUndelivered(batch: Batch): Promise<void> {
-    await this.db.transaction(async (tx) => {
+    const released = await this.db.transaction(async (tx) => {
       const row = await batches.lockBatch(tx, batch.id);
-      if (row?.state !== 'active') return;
+      if (row?.state !== 'active') return false;
       await this.expireBatch(tx, row, 'the agent hung up before receiving the batch');
-      await notifyQueued(tx, row.target);
+      return true;
     });
+    if (released) this.wakeups.queued(batch.target);
   }
 
   private async expireBatch(tx: Queryable, b: { id: string; device_id: string }, reason: string): Promise<void> {
@@ -337,17 +357,25 @@ export class Scheduler {
     return requeued;
   }
 
+  /** Cheap probes first: most reports of a busy farm end at the first or second line. */
   private async shouldYield(tx: Queryable, batch: batches.BatchRow): Promise<boolean> {
+    if (!(await batches.batchHasUnstarted(tx, batch.id))) return false;
     if (!(await batches.otherOrgWaiting(tx, batch.target, batch.org_id))) return false;
-    if ((await batches.assignedJobsOfBatch(tx, batch.id)).length === 0) return false;
-    const [busy, waiting] = await Promise.all([
-      batches.busyByOrg(tx, batch.target),
-      batches.queuedGroups(tx, batch.target, this.config.agingMs),
-    ]);
+    const others = (await batches.waitingOrgs(tx, batch.target)).filter((o) => o !== batch.org_id);
+    const busy = await batches.busyByOrg(tx, batch.target);
+    // The starvation rule needs the wait only of orgs holding no device at all.
+    const idleOrgs = others.filter((o) => (busy.get(o) ?? 0) === 0);
+    const waits = idleOrgs.length > 0 ? await batches.oldestWaitByOrg(tx, batch.target, idleOrgs) : new Map();
     return shouldYield({
       orgId: batch.org_id,
       busy,
-      waiting: waiting satisfies GroupStat[],
+      waiting: others.map((org_id) => ({
+        org_id,
+        app_version_id: '',
+        queued: 1,
+        top_priority: 0,
+        oldest_wait_ms: waits.get(org_id) ?? 0,
+      })),
       groupForMs: batch.group_since ? Date.now() - batch.group_since.getTime() : 0,
       config: this.config,
     });

@@ -144,14 +144,6 @@ export async function endBatch(q: Queryable, id: string, state: 'done' | 'expire
   await q.query(`UPDATE batches SET state = $2, finished_at = now() WHERE id = $1 AND state = 'active'`, [id, state]);
 }
 
-/** Jobs of the batch still waiting to start. */
-export async function assignedJobsOfBatch(q: Queryable, batchId: string): Promise<string[]> {
-  const { rows } = await q.query<{ id: string }>(`SELECT id FROM jobs WHERE batch_id = $1 AND status = 'assigned'`, [
-    batchId,
-  ]);
-  return rows.map((r) => r.id);
-}
-
 /** Puts not-yet-started jobs of the batch back in the queue, keeping their age. */
 export async function releaseJobs(q: Queryable, batchId: string, jobIds: string[] | null): Promise<number> {
   const { rowCount } = await q.query(
@@ -176,4 +168,44 @@ export async function lockExpiredBatches(
     [limit],
   );
   return rows;
+}
+
+/**
+ * The orgs with queued jobs on a target, by a loose index scan: one index probe per
+ * org, however many jobs each has queued.
+ */
+export async function waitingOrgs(q: Queryable, target: Target): Promise<string[]> {
+  const { rows } = await q.query<{ org_id: string }>(
+    `WITH RECURSIVE orgs(org_id) AS (
+       (SELECT org_id FROM jobs WHERE status = 'queued' AND target = $1 ORDER BY org_id LIMIT 1)
+       UNION ALL
+       SELECT (SELECT j.org_id FROM jobs j
+                WHERE j.status = 'queued' AND j.target = $1 AND j.org_id > orgs.org_id
+                ORDER BY j.org_id LIMIT 1)
+         FROM orgs WHERE orgs.org_id IS NOT NULL)
+     SELECT org_id FROM orgs WHERE org_id IS NOT NULL`,
+    [target],
+  );
+  return rows.map((r) => r.org_id);
+}
+
+/** How long the oldest ready job of each of these orgs has waited, in ms. */
+export async function oldestWaitByOrg(q: Queryable, target: Target, orgIds: string[]): Promise<Map<string, number>> {
+  const { rows } = await q.query<{ org_id: string; wait_ms: number }>(
+    `SELECT org_id, (extract(epoch FROM now() - min(queued_at)) * 1000)::float8 AS wait_ms
+       FROM jobs
+      WHERE status = 'queued' AND target = $1 AND org_id = ANY($2::text[]) AND run_after <= now()
+      GROUP BY org_id`,
+    [target, orgIds],
+  );
+  return new Map(rows.map((r) => [r.org_id, r.wait_ms]));
+}
+
+/** Whether the batch still holds jobs not yet started. */
+export async function batchHasUnstarted(q: Queryable, batchId: string): Promise<boolean> {
+  const { rows } = await q.query<{ any: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM jobs WHERE batch_id = $1 AND status = 'assigned') AS any`,
+    [batchId],
+  );
+  return rows[0]?.any ?? false;
 }

@@ -112,7 +112,74 @@ export async function cancelQueuedJob(q: Queryable, id: string, reason: string):
   return rows[0];
 }
 
-/** Wakes every long-poll waiting for work on this target (delivered on commit). */
-export async function notifyQueued(q: Queryable, target: Target): Promise<void> {
-  await q.query(`SELECT pg_notify('qgjob_queued', $1)`, [target]);
+/** Wakes every job-server's long-polls waiting for work on this target (sent on its own, not in a transaction). */
+export async function notifyQueued(q: Queryable, target: Target, count: number): Promise<void> {
+  const n = Number.isFinite(count) ? Math.max(1, Math.round(count)) : 0;
+  await q.query(`SELECT pg_notify('qgjob_queued', $1)`, [`${target}:${n || 'all'}`]);
+}
+
+/**
+ * The common case of a submit in one statement: claim the idempotency key (if any),
+ * insert every job, record the submission and wake the claimers. The submission row is
+ * written only when every job was new and the key was unused; otherwise `complete` is
+ * false and the caller, still in the same transaction, resolves the deduplicated jobs
+ * (or the replayed key) and writes the submission itself. Returns the jobs inserted.
+ */
+export async function insertSubmissionFast(
+  q: Queryable,
+  s: NewJobs & {
+    idempotencyKey: string | null;
+    requestHash: string | null;
+    /** In submit order, and whether each entry repeats an earlier one. */
+    submissionJobIds: string[];
+    submissionRepeats: boolean[];
+  },
+): Promise<{ rows: JobRow[]; complete: boolean; keyTaken: boolean }> {
+  const { rows } = await q.query<JobRow & { complete: boolean; key_taken: boolean }>(
+    `WITH key AS (
+       INSERT INTO idempotency_keys (org_id, key, request_hash, submission_id)
+       SELECT $2, $9, $10, $1 WHERE $9::text IS NOT NULL
+       ON CONFLICT DO NOTHING
+       RETURNING 1),
+     ins AS (
+       INSERT INTO jobs (id, submission_id, org_id, app_version_id, target, priority, max_retries, test_path)
+       SELECT id, $1, $2, $3, $4, $5, $6, test_path
+         FROM unnest($7::text[], $8::text[]) AS t(id, test_path)
+        WHERE $9::text IS NULL OR EXISTS (SELECT 1 FROM key)
+       ON CONFLICT (org_id, app_version_id, target, test_path) WHERE status IN ${ACTIVE_STATUSES_SQL}
+       DO NOTHING
+       RETURNING ${JOB_COLUMNS}),
+     sub AS (
+       INSERT INTO submissions (id, org_id, job_ids, deduplicated)
+       SELECT $1, $2, $11::text[], $12::boolean[]
+        WHERE (SELECT count(*) FROM ins) = cardinality($7::text[])
+       RETURNING 1)
+     SELECT ins.*, EXISTS (SELECT 1 FROM sub) AS complete,
+            ($9::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM key)) AS key_taken
+       FROM ins
+     UNION ALL
+     SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+            false, ($9::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM key))
+      WHERE NOT EXISTS (SELECT 1 FROM ins)`,
+    [
+      s.submissionId,
+      s.orgId,
+      s.appVersionId,
+      s.target,
+      s.priority,
+      s.maxRetries,
+      s.ids,
+      s.testPaths,
+      s.idempotencyKey,
+      s.requestHash,
+      s.submissionJobIds,
+      s.submissionRepeats,
+    ],
+  );
+  const first = rows[0];
+  return {
+    rows: rows.filter((r) => r.id !== null),
+    complete: first?.complete === true,
+    keyTaken: first?.key_taken === true,
+  };
 }

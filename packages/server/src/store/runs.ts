@@ -10,28 +10,6 @@ export async function getRunsOfJob(q: Queryable, jobId: string): Promise<RunRow[
   return rows;
 }
 
-/**
- * Starts the job's next run, if the job is still assigned to this batch (a repeated
- * start event, or one for a job the batch no longer holds, changes nothing).
- * `app_installed` is true only for the first run of a batch that installed.
- */
-export async function startRun(
-  q: Queryable,
-  r: { runId: string; jobId: string; batchId: string; agent: string; device: string; batchInstalled: boolean },
-): Promise<boolean> {
-  const { rowCount } = await q.query(
-    `WITH first AS (SELECT NOT EXISTS (SELECT 1 FROM runs WHERE batch_id = $2) AS is_first),
-          j AS (
-            UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = coalesce(started_at, now())
-             WHERE id = $1 AND batch_id = $2 AND status = 'assigned'
-             RETURNING id, attempts)
-     INSERT INTO runs (id, job_id, n, status, agent, device, batch_id, app_installed, started_at)
-     SELECT $3, j.id, j.attempts, 'running', $4, $5, $2, $6 AND first.is_first, now() FROM j, first`,
-    [r.jobId, r.batchId, r.runId, r.agent, r.device, r.batchInstalled],
-  );
-  return rowCount === 1;
-}
-
 export interface FinishedRun {
   job_id: string;
   n: number;
@@ -98,4 +76,49 @@ export async function runningJobsOfBatch(q: Queryable, batchId: string): Promise
     [batchId],
   );
   return rows.map((r) => r.job_id);
+}
+
+/**
+ * `startRun` for many jobs of one batch in one statement. `firstJobId` is the job the
+ * agent started first: if the batch installed and has no run yet, its run is the one
+ * marked `app_installed`. Returns the ids of the jobs started.
+ */
+export async function startRuns(
+  q: Queryable,
+  r: { jobIds: string[]; runIds: string[]; batchId: string; agent: string; device: string; batchInstalled: boolean },
+): Promise<number> {
+  const { rowCount } = await q.query(
+    `WITH first AS (SELECT NOT EXISTS (SELECT 1 FROM runs WHERE batch_id = $3) AS is_first),
+          ids AS (SELECT * FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(job_id, run_id, ord)),
+          j AS (
+            UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = coalesce(started_at, now())
+              FROM ids
+             WHERE jobs.id = ids.job_id AND jobs.batch_id = $3 AND jobs.status = 'assigned'
+             RETURNING jobs.id, jobs.attempts, ids.run_id, ids.ord)
+     INSERT INTO runs (id, job_id, n, status, agent, device, batch_id, app_installed, started_at)
+     SELECT j.run_id, j.id, j.attempts, 'running', $4, $5, $3, $6 AND first.is_first AND j.ord = 1, now()
+       FROM j, first`,
+    [r.jobIds, r.runIds, r.batchId, r.agent, r.device, r.batchInstalled],
+  );
+  return rowCount;
+}
+
+/** Ends the running runs of these jobs in this batch as passed, and the jobs with them. Returns how many. */
+export async function passRuns(
+  q: Queryable,
+  r: { jobIds: string[]; durations: (number | null)[]; batchId: string },
+): Promise<number> {
+  const { rowCount } = await q.query(
+    `WITH r AS (
+       UPDATE runs SET status = 'passed', finished_at = now(),
+              duration_ms = coalesce(d.duration_ms, (extract(epoch FROM now() - runs.started_at) * 1000)::int)
+         FROM unnest($1::text[], $2::int[]) AS d(job_id, duration_ms)
+        WHERE runs.job_id = d.job_id AND runs.batch_id = $3 AND runs.status = 'running'
+        RETURNING runs.job_id)
+     UPDATE jobs SET status = 'passed', error = NULL, finished_at = now(), batch_id = NULL,
+            flaky = EXISTS (SELECT 1 FROM runs x WHERE x.job_id = jobs.id AND x.status = 'failed')
+       FROM r WHERE jobs.id = r.job_id`,
+    [r.jobIds, r.durations, r.batchId],
+  );
+  return rowCount;
 }

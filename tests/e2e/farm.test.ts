@@ -1,0 +1,106 @@
+/**
+ * End to end: a real job-server, real agents (simulate executor), the real CLI.
+ * Runs on PGlite, and on PostgreSQL too when QGJOB_TEST_DATABASE_URL is set.
+ */
+import { QgjobClient } from '@qgjob/client';
+import type { Job } from '@qgjob/protocol';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type SimAgent, startSimAgent } from '../helpers/agent.js';
+import { runCli } from '../helpers/cli.js';
+import { adapters } from '../helpers/db.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+async function until(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe.each(adapters)('farm end to end on $name', (adapter) => {
+  let server: TestServer;
+  const agents: SimAgent[] = [];
+  afterEach(async () => {
+    await Promise.all(agents.splice(0).map((a) => a.stop()));
+    await server.close();
+  });
+
+  it('installs once per group, and qgjob status shows one batch per group with only its first run installing', async () => {
+    server = await startTestServer({ adapter });
+    agents.push(
+      await startSimAgent(server.url, { devices: ['emulator:e1', 'emulator:e2', 'emulator:e3', 'emulator:e4'] }),
+    );
+    const groups = [
+      ['acme', 'v1'],
+      ['acme', 'v2'],
+      ['globex', 'g1'],
+    ];
+    const submissions: string[] = [];
+    for (const [org, version] of groups) {
+      const tests = ['login', 'search', 'checkout', 'settings'].flatMap((t) => ['--test', `tests/${t}.spec.js`]);
+      const res = await runCli([
+        'submit',
+        `--server=${server.url}`,
+        `--org-id=${org}`,
+        `--app-version-id=${version}`,
+        ...tests,
+        '--wait',
+        '--timeout=60s',
+        '--json',
+      ]);
+      expect(res.code, res.stderr).toBe(0);
+      submissions.push(JSON.parse(res.stdout).submission_id);
+    }
+    const client = new QgjobClient({ server: server.url });
+    for (const id of submissions) {
+      const sub = await client.getSubmission(id);
+      const jobs: Job[] = [];
+      for (const j of sub.jobs) {
+        const res = await runCli(['status', `--server=${server.url}`, `--job-id=${j.id}`, '--json']);
+        expect(res.code).toBe(0);
+        jobs.push(JSON.parse(res.stdout));
+      }
+      const runs = jobs.map((j) => j.runs[0]).sort((a, b) => (a?.started_at ?? '').localeCompare(b?.started_at ?? ''));
+      expect(new Set(runs.map((r) => r?.batch_id)).size).toBe(1);
+      expect(runs.map((r) => r?.app_installed)).toEqual([true, false, false, false]);
+      expect(jobs.every((j) => j.status === 'passed' && j.runs.length === 1)).toBe(true);
+    }
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(/^qgjob_app_installs_total 3$/m);
+    expect(metrics).toMatch(/^qgjob_batches_total 3$/m);
+    expect(metrics).toMatch(/^qgjob_jobs_submitted_total 12$/m);
+    expect(metrics).toMatch(/^qgjob_jobs_finished_total\{status="passed"\} 12$/m);
+    expect(metrics).toMatch(/^qgjob_queue_depth\{target="emulator"\} 0$/m);
+  }, 90_000);
+
+  it("starts a second org's jobs within about one test per device, not after the first org's backlog", async () => {
+    server = await startTestServer({ adapter });
+    const testMs = 200;
+    agents.push(
+      await startSimAgent(server.url, {
+        devices: ['emulator:e1', 'emulator:e2', 'emulator:e3', 'emulator:e4'],
+        testMs,
+        installMs: 50,
+      }),
+    );
+    const client = new QgjobClient({ server: server.url });
+    const tests = Array.from({ length: 500 }, (_, i) => `tests/backlog/${i}.spec.js`);
+    await client.submit({ org_id: 'acme', app_version_id: 'big', tests });
+    await until(async () => (await client.listJobs({ org_id: 'acme', status: 'running', limit: 4 })).jobs.length === 4);
+    const submitted = Date.now();
+    const b = await client.submit({
+      org_id: 'globex',
+      app_version_id: 'small',
+      tests: Array.from({ length: 5 }, (_, i) => `tests/b${i}.spec.js`),
+    });
+    const first = b.jobs[0]?.id as string;
+    await until(async () => (await client.getJob(first)).started_at !== null);
+    const job = await client.getJob(first);
+    const waited = Date.parse(job.started_at as string) - submitted;
+    // About one test plus the install; the backlog alone would be 500 × 200 ms / 4 devices = 25 s.
+    expect(waited).toBeLessThan(testMs + 50 + 500);
+    const passed = (await client.listJobs({ org_id: 'acme', status: 'passed', limit: 500 })).jobs.length;
+    expect(passed).toBeLessThan(40);
+  }, 90_000);
+});
