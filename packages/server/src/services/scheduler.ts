@@ -52,6 +52,8 @@ export interface SchedulerOptions {
 }
 
 const ALIVE_MS = 60_000;
+/** A long-polling device re-checks at least every pollMs: seen this recently, it is really there. */
+const IDLE_SEEN_MS = 10_000;
 
 export class Scheduler {
   readonly policy: Policy;
@@ -361,6 +363,8 @@ export class Scheduler {
   private async shouldYield(tx: Queryable, batch: batches.BatchRow): Promise<boolean> {
     if (!(await batches.batchHasUnstarted(tx, batch.id))) return false;
     if (!(await batches.otherOrgWaiting(tx, batch.target, batch.org_id))) return false;
+    // An idle device (long-polling, so seen in the last few seconds) will take that work: no need to preempt.
+    if ((await agents.countIdleDevices(tx, batch.target, IDLE_SEEN_MS)) > 0) return false;
     const others = (await batches.waitingOrgs(tx, batch.target)).filter((o) => o !== batch.org_id);
     const busy = await batches.busyByOrg(tx, batch.target);
     // The starvation rule needs the wait only of orgs holding no device at all.
