@@ -1,4 +1,4 @@
-import { type RunningServer, startServer } from '@qgjob/server';
+import { type RunningServer, type SchedulerOptions, startServer } from '@qgjob/server';
 import { type Adapter, pgliteAdapter, type TestDb } from './db.js';
 
 export interface TestServer extends RunningServer {
@@ -6,9 +6,17 @@ export interface TestServer extends RunningServer {
 }
 
 /** A job-server on a free loopback port over a fresh store; close() drops the store too. */
-export async function startTestServer(options: { adapter?: Adapter } = {}): Promise<TestServer> {
+export async function startTestServer(
+  options: { adapter?: Adapter; scheduler?: SchedulerOptions; sweepMs?: number } = {},
+): Promise<TestServer> {
   const store = await (options.adapter ?? pgliteAdapter).open();
-  const server = await startServer({ db: store.db, port: 0, host: '127.0.0.1' });
+  const server = await startServer({
+    db: store.db,
+    port: 0,
+    host: '127.0.0.1',
+    scheduler: options.scheduler,
+    sweepMs: options.sweepMs,
+  });
   return {
     ...server,
     store,

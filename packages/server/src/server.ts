@@ -11,6 +11,8 @@ export interface ServerOptions extends StoreOptions {
   /** Use this store instead of opening one (tests); it is not closed by close(). */
   db?: Db;
   scheduler?: SchedulerOptions;
+  /** How often expired leases are swept (default 5 s). */
+  sweepMs?: number;
 }
 
 export interface RunningServer {
@@ -23,7 +25,7 @@ export interface RunningServer {
 
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const db = options.db ?? (await openDb(options));
-  const app = await buildApp({ db, logger: options.logger, scheduler: options.scheduler });
+  const app = await buildApp({ db, logger: options.logger, scheduler: options.scheduler, sweepMs: options.sweepMs });
   try {
     await app.http.listen({ port: options.port ?? 8080, host: options.host ?? '127.0.0.1' });
   } catch (error) {

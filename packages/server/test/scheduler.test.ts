@@ -203,6 +203,49 @@ describe.each(adapters)('scheduler on $name', (adapter) => {
     expect(job.status).toBe('queued');
   });
 
+  it('cancels a running job: its run ends cancelled, the agent is told, a late finish changes nothing', async () => {
+    const [device] = await devices(1);
+    await submit({ tests: tests('c', 2) });
+    const batch = (await claim(device as string)) as Batch;
+    const [first, second] = batch.jobs.map((j) => j.id) as [string, string];
+    await app.scheduler.report(batch.id, { events: [{ type: 'start', job_id: first }] });
+    const cancelled = await app.queue.cancelJob(first);
+    expect(cancelled.status).toBe('cancelled');
+    expect(cancelled.runs.map((r) => r.status)).toEqual(['cancelled']);
+    const answer = await app.scheduler.report(batch.id, { events: [] });
+    expect(answer.cancelled).toEqual([first]);
+    await app.scheduler.report(batch.id, {
+      events: [
+        { type: 'finish', job_id: first, status: 'passed' },
+        { type: 'start', job_id: second },
+        { type: 'finish', job_id: second, status: 'passed' },
+      ],
+      done: { unstarted: [] },
+    });
+    expect((await app.queue.getJob(first)).status).toBe('cancelled');
+    expect((await app.queue.getJob(second)).status).toBe('passed');
+    // Cancelling a finished job is a conflict; cancelling twice is fine.
+    await expect(app.queue.cancelJob(second)).rejects.toMatchObject({ code: 'conflict' });
+    expect((await app.queue.cancelJob(first)).status).toBe('cancelled');
+  });
+
+  it('retries an infrastructure error on another device, and the job passes there', async () => {
+    const [d1, d2] = (await devices(2)) as [string, string];
+    const id = (await submit({ tests: ['tests/infra-once.spec.js'] })).response.jobs[0]?.id as string;
+    await runBatch((await claim(d1)) as Batch, () => 'errored');
+    await new Promise((r) => setTimeout(r, 30)); // past the backoff
+    expect(await claim(d1)).toBeNull();
+    const retry = (await claim(d2)) as Batch;
+    expect(retry.jobs.map((j) => j.id)).toEqual([id]);
+    await runBatch(retry, () => 'passed');
+    const job = await app.queue.getJob(id);
+    expect(job).toMatchObject({ status: 'passed', flaky: false });
+    expect(job.runs.map((r) => [r.status, r.device])).toEqual([
+      ['errored', 'emulator-0'],
+      ['passed', 'emulator-1'],
+    ]);
+  });
+
   it('answers an empty queue with no batch, over HTTP', async () => {
     const [device] = await devices(1);
     const res = await app.http.inject({ method: 'POST', url: `/v1/devices/${device}/claim?wait_ms=0` });

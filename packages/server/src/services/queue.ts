@@ -177,15 +177,21 @@ export class QueueService {
     };
   }
 
+  /**
+   * Cancels a job that has not finished. A running job's run ends `cancelled` now; its
+   * agent learns it from the answer to its next report (a heartbeat at the latest) and
+   * kills the test.
+   */
   async cancelJob(id: string): Promise<Job> {
-    const cancelled = await jobs.cancelQueuedJob(this.db, id, 'cancelled by request');
-    if (cancelled) {
-      this.metrics?.jobsFinished.inc({ status: 'cancelled' });
-      return jobView(cancelled, await getRunsOfJob(this.db, id));
-    }
+    const cancelled = await this.db.transaction(async (tx) => {
+      const result = await jobs.cancelJob(tx, id, 'cancelled by request');
+      if (result?.was === 'running') await jobs.cancelRunningRun(tx, id);
+      return result;
+    });
+    if (cancelled) this.metrics?.jobsFinished.inc({ status: 'cancelled' });
     const job = await this.getJob(id);
-    if (job.status === 'cancelled') return job;
-    throw new ConflictError(`job ${id} is ${job.status}: only a queued job can be cancelled`);
+    if (cancelled || job.status === 'cancelled') return job;
+    throw new ConflictError(`job ${id} already ${job.status}: only an unfinished job can be cancelled`);
   }
 }
 

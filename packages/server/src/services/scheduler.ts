@@ -24,11 +24,11 @@ import { AppError, NotFoundError } from '../errors.js';
 import { newId } from '../ids.js';
 import * as agents from '../store/agents.js';
 import * as batches from '../store/batches.js';
+import { cancelledJobsOfBatch } from '../store/jobs.js';
 import * as runs from '../store/runs.js';
 import type { Metrics } from './metrics.js';
 import {
   DEFAULT_POLICY_CONFIG,
-  type GroupStat,
   POLICIES,
   type Policy,
   type PolicyConfig,
@@ -73,7 +73,8 @@ export class Scheduler {
     this.policy = options.policy ?? POLICIES.fair;
     this.config = { ...DEFAULT_POLICY_CONFIG, ...options.config };
     this.leaseMs = options.leaseMs ?? 60_000;
-    this.heartbeatMs = options.heartbeatMs ?? Math.floor(this.leaseMs / 4);
+    // Frequent enough that a cancel reaches a running test within seconds; the lease outlives many misses.
+    this.heartbeatMs = options.heartbeatMs ?? Math.min(3_000, Math.floor(this.leaseMs / 4));
     this.infraRetries = options.infraRetries ?? 2;
     this.retryBaseMs = options.retryBaseMs ?? 2_000;
     this.pollMs = options.pollMs ?? 2_000;
@@ -114,7 +115,11 @@ export class Scheduler {
       await agents.touchDevice(tx, device.id, device.agent_id);
       // Claiming while still holding a batch: the agent lost track of it (restart, lost answer).
       if (device.batch_id) {
-        await this.abandonBatch(tx, device.batch_id, 'the agent asked for new work for this device while holding it');
+        await this.abandonBatch(
+          tx,
+          { id: device.batch_id, device_id: device.id },
+          'the agent asked for new work for this device while holding it',
+        );
         await batches.endBatch(tx, device.batch_id, 'expired');
       }
       const groups = await batches.queuedGroups(tx, device.target, this.config.agingMs);
@@ -123,6 +128,8 @@ export class Scheduler {
       const busy = await batches.busyByOrg(tx, device.target);
       const idle = await agents.countIdleDevices(tx, device.target, ALIVE_MS);
       const warm = await agents.warmApps(tx, device.id);
+      // Infrastructure retries go to another device, if this target has another live one.
+      const others = (await agents.countLiveDevices(tx, device.target, ALIVE_MS)) > 1;
       const last =
         device.last_org_id && device.last_app_version_id
           ? {
@@ -150,6 +157,7 @@ export class Scheduler {
           appVersionId: decision.app_version_id,
           limit: decision.size,
           agingMs: this.config.agingMs,
+          avoidDeviceId: others ? device.id : null,
         });
         if (jobs.length === 0) {
           candidates = candidates.filter(
@@ -207,6 +215,7 @@ export class Scheduler {
           `batch ${batchId} is no longer leased to this device (${batch.state}): its jobs went back to the queue; drop it`,
         );
       }
+      await agents.touchDevice(tx, batch.device_id, batch.agent_id);
       const applied = await this.applyEvents(tx, batch, request.events);
       finished.push(...applied.finished);
       let requeued = applied.requeued;
@@ -214,18 +223,19 @@ export class Scheduler {
         requeued = (await batches.releaseJobs(tx, batch.id, request.done.unstarted)) > 0 || requeued;
         // Anything neither finished nor handed back is lost with the batch.
         requeued =
-          (await this.abandonBatch(tx, batch.id, 'the agent ended the batch without finishing it')) || requeued;
+          (await this.abandonBatch(tx, batch, 'the agent ended the batch without finishing it')) || requeued;
         await batches.endBatch(tx, batch.id, 'done');
         await agents.clearDeviceBatch(tx, batch.device_id, batch.id);
-        return { yield: false, lease: new Date(), requeued, target: batch.target };
+        return { yield: false, lease: new Date(), requeued, target: batch.target, cancelled: [] as string[] };
       }
       const lease = await batches.extendLease(tx, batch.id, this.leaseMs);
       const yieldNow = this.policy.yields && (await this.shouldYield(tx, batch));
-      return { yield: yieldNow, lease, requeued, target: batch.target };
+      const cancelled = await cancelledJobsOfBatch(tx, batch.id);
+      return { yield: yieldNow, lease, requeued, target: batch.target, cancelled };
     });
     if (outcome.requeued && outcome.target) this.wakeups.queued(outcome.target);
     for (const status of finished) this.metrics.jobsFinished.inc({ status });
-    return { yield: outcome.yield, cancelled: [], lease_expires_at: outcome.lease.toISOString() };
+    return { yield: outcome.yield, cancelled: outcome.cancelled, lease_expires_at: outcome.lease.toISOString() };
   }
 
   /**
@@ -273,7 +283,7 @@ export class Scheduler {
       for (let i = 0; i < n; i++) finished.push('passed');
     }
     for (const e of others) {
-      const r = await this.finish(tx, batch.id, e.job_id, e.status, e.error ?? null, e.duration_ms ?? null);
+      const r = await this.finish(tx, batch, e.job_id, e.status, e.error ?? null, e.duration_ms ?? null);
       if (r.finished) finished.push(r.finished);
       requeued ||= r.requeued;
     }
@@ -283,13 +293,13 @@ export class Scheduler {
   /** Records a run's end and moves its job on: final, or back to the queue for a retry. */
   private async finish(
     tx: Queryable,
-    batchId: string,
+    batch: { id: string; device_id: string },
     jobId: string,
     status: 'passed' | 'failed' | 'errored' | 'lost',
     error: string | null,
     durationMs: number | null,
   ): Promise<{ finished?: string; requeued: boolean }> {
-    const run = await runs.finishRun(tx, { jobId, batchId, status, error, durationMs });
+    const run = await runs.finishRun(tx, { jobId, batchId: batch.id, status, error, durationMs });
     if (!run) return { requeued: false };
     if (status === 'passed') {
       await runs.completeJob(tx, { jobId, status: 'passed', error: null });
@@ -297,16 +307,18 @@ export class Scheduler {
     }
     if (status === 'failed') {
       if (run.test_failures <= run.max_retries) {
-        await runs.requeueJob(tx, { jobId, delayMs: 0, infra: false });
+        await runs.requeueJob(tx, { jobId, delayMs: 0, infra: false, deviceId: null });
         return { requeued: true };
       }
       await runs.completeJob(tx, { jobId, status: 'failed', error });
       return { finished: 'failed', requeued: false };
     }
     if (run.infra_failures < this.infraRetries) {
+      // Backoff with jitter for a failing device or install; a lost device is simply gone,
+      // and its job goes to another device at once.
       const backoff = this.retryBaseMs * 2 ** run.infra_failures;
-      const jittered = backoff / 2 + Math.random() * (backoff / 2);
-      await runs.requeueJob(tx, { jobId, delayMs: jittered, infra: true });
+      const delayMs = status === 'lost' ? 0 : backoff / 2 + Math.random() * (backoff / 2);
+      await runs.requeueJob(tx, { jobId, delayMs, infra: true, deviceId: batch.device_id });
       return { requeued: true };
     }
     const reason = `${error ?? status}; gave up after ${run.infra_failures + 1} infrastructure errors`;
@@ -341,7 +353,7 @@ export class Scheduler {
   }
 
   private async expireBatch(tx: Queryable, b: { id: string; device_id: string }, reason: string): Promise<void> {
-    await this.abandonBatch(tx, b.id, reason);
+    await this.abandonBatch(tx, b, reason);
     await batches.endBatch(tx, b.id, 'expired');
     await agents.clearDeviceBatch(tx, b.device_id, b.id);
   }
@@ -350,10 +362,10 @@ export class Scheduler {
    * Ends a batch whose agent lost it: jobs never started go back to the queue as they
    * were; runs still going become `lost` (an infrastructure error, retried within budget).
    */
-  private async abandonBatch(tx: Queryable, batchId: string, reason: string): Promise<boolean> {
-    let requeued = (await batches.releaseJobs(tx, batchId, null)) > 0;
-    for (const jobId of await runs.runningJobsOfBatch(tx, batchId)) {
-      const r = await this.finish(tx, batchId, jobId, 'lost', reason, null);
+  private async abandonBatch(tx: Queryable, batch: { id: string; device_id: string }, reason: string): Promise<boolean> {
+    let requeued = (await batches.releaseJobs(tx, batch.id, null)) > 0;
+    for (const jobId of await runs.runningJobsOfBatch(tx, batch.id)) {
+      const r = await this.finish(tx, batch, jobId, 'lost', reason, null);
       requeued ||= r.requeued;
     }
     return requeued;

@@ -122,3 +122,13 @@ export async function forgetInstall(
     appVersionId,
   ]);
 }
+
+/** Devices of a target heard from recently, busy or idle. */
+export async function countLiveDevices(q: Queryable, target: Target, aliveMs: number): Promise<number> {
+  const { rows } = await q.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM devices
+      WHERE target = $1 AND last_seen_at > now() - make_interval(secs => $2::float8 / 1000)`,
+    [target, aliveMs],
+  );
+  return rows[0]?.n ?? 0;
+}

@@ -62,19 +62,29 @@ export interface ReservedJob {
  */
 export async function reserveJobs(
   q: Queryable,
-  r: { batchId: string; target: Target; orgId: string; appVersionId: string; limit: number; agingMs: number },
+  r: {
+    batchId: string;
+    target: Target;
+    orgId: string;
+    appVersionId: string;
+    limit: number;
+    agingMs: number;
+    /** Skip jobs whose last infrastructure error was on this device (when others exist). */
+    avoidDeviceId: string | null;
+  },
 ): Promise<ReservedJob[]> {
   const { rows } = await q.query<ReservedJob>(
     `WITH picked AS (
        SELECT id FROM jobs
         WHERE status = 'queued' AND target = $2 AND org_id = $3 AND app_version_id = $4 AND run_after <= now()
+          AND ($7::text IS NULL OR avoid_device_id IS DISTINCT FROM $7)
         ORDER BY priority + extract(epoch FROM now() - queued_at) * 1000 / $6::float8 DESC, id
         LIMIT $5
         FOR UPDATE SKIP LOCKED)
      UPDATE jobs j SET status = 'assigned', batch_id = $1
        FROM picked WHERE j.id = picked.id
      RETURNING j.id, j.test_path, j.priority, j.attempts`,
-    [r.batchId, r.target, r.orgId, r.appVersionId, r.limit, r.agingMs],
+    [r.batchId, r.target, r.orgId, r.appVersionId, r.limit, r.agingMs, r.avoidDeviceId],
   );
   return rows;
 }

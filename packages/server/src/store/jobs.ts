@@ -101,15 +101,45 @@ export async function listJobs(q: Queryable, f: JobFilter): Promise<JobRow[]> {
   return rows;
 }
 
-/** Cancels the job if it is still queued; returns the row when it did. */
-export async function cancelQueuedJob(q: Queryable, id: string, reason: string): Promise<JobRow | undefined> {
-  const { rows } = await q.query<JobRow>(
-    `UPDATE jobs SET status = 'cancelled', finished_at = now(), error = $2
-      WHERE id = $1 AND status = 'queued'
-      RETURNING ${JOB_COLUMNS}`,
+/**
+ * Cancels the job if it has not finished: queued, assigned to a batch, or running. It
+ * keeps its batch_id, so the batch's next report tells the agent to stop it. Returns
+ * the row and the status it had, when it did.
+ */
+export async function cancelJob(
+  q: Queryable,
+  id: string,
+  reason: string,
+): Promise<{ row: JobRow; was: JobStatus } | undefined> {
+  const { rows } = await q.query<JobRow & { was: JobStatus }>(
+    `WITH before AS (SELECT id, status FROM jobs WHERE id = $1 FOR UPDATE)
+     UPDATE jobs SET status = 'cancelled', finished_at = now(), error = $2
+       FROM before
+      WHERE jobs.id = before.id AND before.status IN ${ACTIVE_STATUSES_SQL}
+      RETURNING ${JOB_COLUMNS.split(',').map((c) => `jobs.${c.trim()}`).join(', ')}, before.status AS was`,
     [id, reason],
   );
-  return rows[0];
+  const row = rows[0];
+  return row ? { row, was: row.was } : undefined;
+}
+
+/** Ends the job's running run, if any, as cancelled. */
+export async function cancelRunningRun(q: Queryable, jobId: string): Promise<void> {
+  await q.query(
+    `UPDATE runs SET status = 'cancelled', finished_at = now(),
+            duration_ms = (extract(epoch FROM now() - started_at) * 1000)::int, error = 'cancelled by request'
+      WHERE job_id = $1 AND status = 'running'`,
+    [jobId],
+  );
+}
+
+/** Jobs of a batch cancelled by a user: the agent must not start them, and stop them if running. */
+export async function cancelledJobsOfBatch(q: Queryable, batchId: string): Promise<string[]> {
+  const { rows } = await q.query<{ id: string }>(
+    `SELECT id FROM jobs WHERE batch_id = $1 AND status = 'cancelled'`,
+    [batchId],
+  );
+  return rows.map((r) => r.id);
 }
 
 /** Wakes every job-server's long-polls waiting for work on this target (sent on its own, not in a transaction). */

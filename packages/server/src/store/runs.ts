@@ -45,7 +45,7 @@ export async function finishRun(
   return rows[0];
 }
 
-/** The final status of a job; `flaky` when it passed after a failed run. */
+/** The final status of a job; `flaky` when it passed after a failed run. A cancelled job stays cancelled. */
 export async function completeJob(
   q: Queryable,
   j: { jobId: string; status: 'passed' | 'failed' | 'errored'; error: string | null },
@@ -53,19 +53,26 @@ export async function completeJob(
   await q.query(
     `UPDATE jobs SET status = $2, error = $3, finished_at = now(), batch_id = NULL,
             flaky = ($2 = 'passed' AND EXISTS (SELECT 1 FROM runs WHERE job_id = $1 AND status = 'failed'))
-      WHERE id = $1`,
+      WHERE id = $1 AND status IN ('assigned', 'running')`,
     [j.jobId, j.status, j.error],
   );
 }
 
-/** Back to the queue for another run, not before `delayMs`; an infrastructure error counts against its budget. */
-export async function requeueJob(q: Queryable, j: { jobId: string; delayMs: number; infra: boolean }): Promise<void> {
+/**
+ * Back to the queue for another run, not before `delayMs`. An infrastructure error
+ * counts against its budget and steers the next run away from the device it failed on.
+ */
+export async function requeueJob(
+  q: Queryable,
+  j: { jobId: string; delayMs: number; infra: boolean; deviceId: string | null },
+): Promise<void> {
   await q.query(
     `UPDATE jobs SET status = 'queued', batch_id = NULL,
             run_after = now() + make_interval(secs => $2::float8 / 1000),
-            infra_failures = infra_failures + CASE WHEN $3 THEN 1 ELSE 0 END
-      WHERE id = $1`,
-    [j.jobId, j.delayMs, j.infra],
+            infra_failures = infra_failures + CASE WHEN $3 THEN 1 ELSE 0 END,
+            avoid_device_id = CASE WHEN $3 THEN $4 ELSE avoid_device_id END
+      WHERE id = $1 AND status IN ('assigned', 'running')`,
+    [j.jobId, j.delayMs, j.infra, j.deviceId],
   );
 }
 
@@ -117,7 +124,7 @@ export async function passRuns(
         RETURNING runs.job_id)
      UPDATE jobs SET status = 'passed', error = NULL, finished_at = now(), batch_id = NULL,
             flaky = EXISTS (SELECT 1 FROM runs x WHERE x.job_id = jobs.id AND x.status = 'failed')
-       FROM r WHERE jobs.id = r.job_id`,
+       FROM r WHERE jobs.id = r.job_id AND jobs.status = 'running'`,
     [r.jobIds, r.durations, r.batchId],
   );
   return rowCount;
