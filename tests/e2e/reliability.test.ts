@@ -44,7 +44,9 @@ describe.each(adapters)('reliability end to end on $name', (adapter) => {
       return job.runs.length === 2 && job.runs[1]?.started_at ? job : undefined;
     });
     const redoneAfter = Date.parse(rerun.runs[1]?.started_at as string) - killedAt;
-    console.log(`killed agent's running job ran again ${redoneAfter} ms after the kill (lease ${leaseMs} ms, sweep ${sweepMs} ms)`);
+    console.log(
+      `killed agent's running job ran again ${redoneAfter} ms after the kill (lease ${leaseMs} ms, sweep ${sweepMs} ms)`,
+    );
     expect(redoneAfter).toBeLessThan(leaseMs + sweepMs + 3000);
     expect(rerun.runs[0]).toMatchObject({ status: 'lost', device: 'a1' });
     expect(rerun.runs[1]?.device).toBe('b1');

@@ -26,6 +26,7 @@ Options:
   --data-dir=DIR       embedded store directory (env QGJOB_DATA_DIR, default ./.qgjob/data)
   --memory             embedded store in memory: nothing survives a restart
   --lease-ms=N         a batch's lease without a report from its agent (default 60000)
+  --sweep-ms=N         how often expired leases are swept (default 5000)
   --policy=NAME        scheduling policy: fair (default); grouped and fifo exist to
                        compare against in benchmarks (env QGJOB_POLICY)
   -h, --help           this help
@@ -68,10 +69,8 @@ async function main(): Promise<void> {
   const policyName = values.policy ?? process.env.QGJOB_POLICY ?? 'fair';
   if (!(policyName in POLICIES))
     fail(`--policy must be one of ${Object.keys(POLICIES).join(', ')} (got "${policyName}")`);
-  const leaseMs = values['lease-ms'] === undefined ? undefined : Number(values['lease-ms']);
-  if (leaseMs !== undefined && !(Number.isInteger(leaseMs) && leaseMs >= 1000)) {
-    fail(`--lease-ms must be an integer of at least 1000 (got "${values['lease-ms']}")`);
-  }
+  const leaseMs = msFlag('lease-ms', values['lease-ms'], 1000);
+  const sweepMs = msFlag('sweep-ms', values['sweep-ms'], 50);
   const level = process.env.LOG_LEVEL ?? 'info';
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
@@ -83,6 +82,7 @@ async function main(): Promise<void> {
       memory: values.memory ?? false,
       logger: { level },
       scheduler: { policy: POLICIES[policyName as PolicyName], leaseMs },
+      sweepMs,
     });
   } catch (error) {
     const err = error as NodeJS.ErrnoException;
@@ -114,6 +114,14 @@ async function main(): Promise<void> {
   process.on('SIGINT', stop);
 }
 
+function msFlag(name: string, text: string | undefined, min: number): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!(Number.isInteger(value) && value >= min))
+    fail(`--${name} must be an integer of at least ${min} (got "${text}")`);
+  return value;
+}
+
 function parse() {
   return parseArgs({
     options: {
@@ -123,6 +131,7 @@ function parse() {
       'data-dir': { type: 'string' },
       memory: { type: 'boolean' },
       'lease-ms': { type: 'string' },
+      'sweep-ms': { type: 'string' },
       policy: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },

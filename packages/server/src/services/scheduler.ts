@@ -27,13 +27,7 @@ import * as batches from '../store/batches.js';
 import { cancelledJobsOfBatch } from '../store/jobs.js';
 import * as runs from '../store/runs.js';
 import type { Metrics } from './metrics.js';
-import {
-  DEFAULT_POLICY_CONFIG,
-  POLICIES,
-  type Policy,
-  type PolicyConfig,
-  shouldYield,
-} from './policy.js';
+import { DEFAULT_POLICY_CONFIG, POLICIES, type Policy, type PolicyConfig, shouldYield } from './policy.js';
 import type { Wakeups } from './wakeups.js';
 
 export interface SchedulerOptions {
@@ -222,8 +216,7 @@ export class Scheduler {
       if (request.done) {
         requeued = (await batches.releaseJobs(tx, batch.id, request.done.unstarted)) > 0 || requeued;
         // Anything neither finished nor handed back is lost with the batch.
-        requeued =
-          (await this.abandonBatch(tx, batch, 'the agent ended the batch without finishing it')) || requeued;
+        requeued = (await this.abandonBatch(tx, batch, 'the agent ended the batch without finishing it')) || requeued;
         await batches.endBatch(tx, batch.id, 'done');
         await agents.clearDeviceBatch(tx, batch.device_id, batch.id);
         return { yield: false, lease: new Date(), requeued, target: batch.target, cancelled: [] as string[] };
@@ -362,7 +355,11 @@ export class Scheduler {
    * Ends a batch whose agent lost it: jobs never started go back to the queue as they
    * were; runs still going become `lost` (an infrastructure error, retried within budget).
    */
-  private async abandonBatch(tx: Queryable, batch: { id: string; device_id: string }, reason: string): Promise<boolean> {
+  private async abandonBatch(
+    tx: Queryable,
+    batch: { id: string; device_id: string },
+    reason: string,
+  ): Promise<boolean> {
     let requeued = (await batches.releaseJobs(tx, batch.id, null)) > 0;
     for (const jobId of await runs.runningJobsOfBatch(tx, batch.id)) {
       const r = await this.finish(tx, batch, jobId, 'lost', reason, null);

@@ -116,7 +116,9 @@ export async function cancelJob(
      UPDATE jobs SET status = 'cancelled', finished_at = now(), error = $2
        FROM before
       WHERE jobs.id = before.id AND before.status IN ${ACTIVE_STATUSES_SQL}
-      RETURNING ${JOB_COLUMNS.split(',').map((c) => `jobs.${c.trim()}`).join(', ')}, before.status AS was`,
+      RETURNING ${JOB_COLUMNS.split(',')
+        .map((c) => `jobs.${c.trim()}`)
+        .join(', ')}, before.status AS was`,
     [id, reason],
   );
   const row = rows[0];
@@ -135,10 +137,9 @@ export async function cancelRunningRun(q: Queryable, jobId: string): Promise<voi
 
 /** Jobs of a batch cancelled by a user: the agent must not start them, and stop them if running. */
 export async function cancelledJobsOfBatch(q: Queryable, batchId: string): Promise<string[]> {
-  const { rows } = await q.query<{ id: string }>(
-    `SELECT id FROM jobs WHERE batch_id = $1 AND status = 'cancelled'`,
-    [batchId],
-  );
+  const { rows } = await q.query<{ id: string }>(`SELECT id FROM jobs WHERE batch_id = $1 AND status = 'cancelled'`, [
+    batchId,
+  ]);
   return rows.map((r) => r.id);
 }
 
