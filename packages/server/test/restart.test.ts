@@ -68,3 +68,20 @@ describe('a job-server killed with SIGKILL loses nothing', () => {
     await expect(spawnServer([`--data-dir=${join(dir, 'data')}`])).rejects.toThrow(/in use by process \d+/);
   }, 90_000);
 });
+
+describe('a job-server stopped with SIGTERM', () => {
+  it('answers waiting long-polls, finishes in-flight requests, then exits 0', async () => {
+    const server = await spawnServer(['--memory']);
+    const client = new QgjobClient({ server: server.url, attempts: 1 });
+    const reg = await client.registerAgent({ name: 'h', devices: [{ name: 'e1', target: 'emulator' }] });
+    const poll = client.claim(reg.devices[0]?.id as string, 30_000);
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = Date.now();
+    server.child.kill('SIGTERM');
+    expect(await poll).toEqual({ batch: null });
+    expect(await server.exited).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(server.output()).toMatch(/SIGTERM received, finishing in-flight requests/);
+    await expect(client.health()).rejects.toThrow(/cannot reach/);
+  }, 60_000);
+});
