@@ -28,7 +28,18 @@ const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 // Its `paths` point @qgjob/* at the sources, as vitest.config.ts does: no build needed first.
 const TSCONFIG = fileURLToPath(new URL('../../tsconfig.tests.json', import.meta.url));
 
-const SCRUBBED = ['NO_COLOR', 'FORCE_COLOR', 'QGJOB_SERVER', 'QGJOB_TOKEN', 'QGJOB_DEBUG', 'QGJOB_POLL_INTERVAL_MS'];
+const SCRUBBED = [
+  'NO_COLOR',
+  'FORCE_COLOR',
+  'QGJOB_SERVER',
+  'QGJOB_TOKEN',
+  'QGJOB_DEBUG',
+  'QGJOB_POLL_INTERVAL_MS',
+  // Running inside GitHub Actions, the CLI would write to the real job summary and outputs.
+  'GITHUB_ACTIONS',
+  'GITHUB_STEP_SUMMARY',
+  'GITHUB_OUTPUT',
+];
 
 export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult> {
   const env: NodeJS.ProcessEnv = { ...process.env };

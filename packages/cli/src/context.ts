@@ -2,6 +2,7 @@
 import { parseServers, QgjobClient } from '@qgjob/client';
 import { DEFAULT_SERVER } from './constants.js';
 import { UsageError } from './errors.js';
+import { type GitHub, gitHubFromEnv } from './github.js';
 import { colourWanted, makeStyle, type Style } from './output.js';
 import { VERSION } from './version.js';
 
@@ -21,6 +22,8 @@ export interface Context {
   err: Style;
   /** stderr is a terminal: live progress is possible. */
   interactive: boolean;
+  /** Set when running in GitHub Actions (GITHUB_ACTIONS=true): wait adds annotations, a summary, outputs. */
+  github: GitHub | undefined;
   signal: AbortSignal;
 }
 
@@ -43,6 +46,7 @@ export function createContext(options: GlobalOptions, signal: AbortSignal): Cont
     out: makeStyle(colourWanted(process.stdout, colour)),
     err: makeStyle(colourWanted(process.stderr, colour)),
     interactive: process.stderr.isTTY === true,
+    github: gitHubFromEnv(),
     signal,
   };
 }

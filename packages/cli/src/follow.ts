@@ -1,15 +1,17 @@
 /**
  * Waiting as the user sees it, shared by `qgjob wait` and `submit --wait`: progress on
  * stderr while polling, then the per-job results and the summary line, an optional JUnit
- * file, and the exit code (0 all passed, 1 any failed/errored/cancelled, 5 timeout).
+ * file, GitHub Actions annotations/summary/outputs (github.ts) when GITHUB_ACTIONS=true,
+ * and the exit code (0 all passed, 1 any failed/errored/cancelled, 5 timeout).
  */
 import type { JobSummary } from '@qgjob/protocol';
 import type { Context } from './context.js';
 import { formatDuration } from './duration.js';
 import { WaitTimeoutError } from './errors.js';
-import { type JunitSuite, writeJunit } from './junit.js';
+import { groupedProgress, reportToGitHub } from './github.js';
+import { type JunitJob, type JunitSuite, writeJunit } from './junit.js';
 import { paintStatus, table } from './output.js';
-import { lineProgress, liveProgress } from './progress.js';
+import { lineProgress, liveProgress, type Progress } from './progress.js';
 import { exitCodeFor, summaryLine, type Tally, tally } from './results.js';
 import { getJobs, isTransient, type Poll } from './sources.js';
 import { pollIntervalFromEnv, type WaitResult, waitForJobs } from './wait.js';
@@ -21,7 +23,8 @@ export interface ResultsDocument {
 }
 
 export async function follow(ctx: Context, poll: Poll, timeoutMs: number | undefined): Promise<WaitResult> {
-  const progress = ctx.interactive && !ctx.json ? liveProgress(ctx.err) : lineProgress(ctx.err);
+  let progress: Progress = ctx.interactive && !ctx.json ? liveProgress(ctx.err) : lineProgress(ctx.err);
+  if (ctx.github) progress = groupedProgress(progress);
   try {
     return await waitForJobs({
       poll,
@@ -56,19 +59,42 @@ export function printResults(ctx: Context, result: WaitResult): void {
   process.stdout.write(`${summaryLine(tally(result.jobs), result.elapsedMs, ctx.out)}\n`);
 }
 
-/** Writes the JUnit file from full jobs (runs included); `suites` groups them. */
-export async function junitFor(
-  ctx: Context,
-  path: string,
-  result: WaitResult,
-  suites: (jobs: JobSummary[]) => JunitSuite[],
-): Promise<void> {
-  const full = await getJobs(
-    ctx.client,
-    result.jobs.map((job) => job.id),
-  );
-  await writeJunit(path, suites(full));
-  if (!ctx.json) process.stderr.write(`wrote JUnit results to ${path}\n`);
+export interface AfterWait {
+  /** --junit FILE */
+  junit: string | undefined;
+  /** How JUnit groups the jobs into suites. */
+  suites: (jobs: JobSummary[]) => JunitSuite[];
+  /** The submission followed (GitHub output `submission-id`); undefined for `wait --job-id`. */
+  submissionId: string | undefined;
+}
+
+/**
+ * What a finished (or timed-out) wait leaves behind besides stdout: the JUnit file, and in
+ * GitHub Actions the annotations, job summary and step outputs. Both need the jobs' runs,
+ * fetched once. Without --junit, a failure to fetch them only makes the summary shorter.
+ */
+export async function afterWait(ctx: Context, result: WaitResult, options: AfterWait): Promise<void> {
+  if (!options.junit && !ctx.github) return;
+  const ids = result.jobs.map((job) => job.id);
+  let full: JunitJob[];
+  if (options.junit) {
+    const jobs = await getJobs(ctx.client, ids);
+    full = jobs;
+    await writeJunit(options.junit, options.suites(jobs));
+    if (!ctx.json) process.stderr.write(`wrote JUnit results to ${options.junit}\n`);
+  } else {
+    full = await getJobs(ctx.client, ids).catch(() => result.jobs);
+  }
+  if (ctx.github) {
+    await reportToGitHub(ctx.github, {
+      jobs: full,
+      submissionId: options.submissionId,
+      servers: ctx.servers,
+      elapsedMs: result.elapsedMs,
+      timedOut: result.timedOut,
+      junit: options.junit,
+    });
+  }
 }
 
 /** The exit code for a finished wait; a timeout throws (exit 5) naming how to keep following. */

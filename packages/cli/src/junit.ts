@@ -62,7 +62,8 @@ function runLine(run: Run): string {
   return `run ${run.n} ${run.status} in ${formatDuration(runMs(run))} (${where.join(', ')})${error}`;
 }
 
-function lastError(job: JunitJob): string | undefined {
+/** The job's error, or else the error of its latest run that has one. */
+export function lastError(job: JunitJob): string | undefined {
   if (job.error) return job.error;
   const runs = job.runs ?? [];
   for (let i = runs.length - 1; i >= 0; i--) {

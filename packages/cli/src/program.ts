@@ -30,7 +30,16 @@ const ENVIRONMENT = `Environment:
   QGJOB_TOKEN             API token, like --token
   NO_COLOR                no colour when set
   QGJOB_POLL_INTERVAL_MS  how often wait polls (default 1000)
-  QGJOB_DEBUG=1           print stack traces with errors`;
+  QGJOB_DEBUG=1           print stack traces with errors
+  GITHUB_ACTIONS=true     set by GitHub Actions: see "In GitHub Actions" below`;
+
+const GITHUB = `In GitHub Actions (GITHUB_ACTIONS=true), submit --wait and wait also:
+  - fold the progress lines into one log group
+  - annotate each failed, errored or cancelled test (::error lines, on stderr)
+  - append a Markdown table of the jobs to the file $GITHUB_STEP_SUMMARY names
+  - append the outputs submission-id, passed, failed, errored, cancelled, unfinished,
+    total, timed-out and junit to the file $GITHUB_OUTPUT names
+  stdout (also with --json) and the exit codes stay the same.`;
 
 const RESULTS_JSON = `"results": {"jobs": [final job states], "summary": {"passed", "failed",
   "errored", "cancelled", "unfinished", "elapsed_ms", "timed_out"}}`;
@@ -75,7 +84,7 @@ export function buildProgram(dispatch: Dispatch): Command {
         'qgjob list --org-id=qualgent --status=failed',
       ),
     )
-    .addHelpText('after', `\n${GLOBAL_OPTIONS}\n\n${EXIT_CODES}\n\n${ENVIRONMENT}`);
+    .addHelpText('after', `\n${GLOBAL_OPTIONS}\n\n${EXIT_CODES}\n\n${ENVIRONMENT}\n\n${GITHUB}`);
 
   withGlobals(
     program
@@ -113,6 +122,8 @@ export function buildProgram(dispatch: Dispatch): Command {
 
 Globs are expanded relative to the current directory and sorted; a plain path is sent as
 given. Each invocation carries an idempotency key, so a retried request never queues twice.
+
+${GITHUB}
 
 ${EXIT_CODES}`,
     )
@@ -161,7 +172,7 @@ ${EXIT_CODES}`,
     )
     .addHelpText(
       'after',
-      `\nJSON (--json): {"jobs": [final job states], "summary": {...}}, i.e.\n  ${RESULTS_JSON.replace('"results": ', '')}\n\n${EXIT_CODES}`,
+      `\nJSON (--json): {"jobs": [final job states], "summary": {...}}, i.e.\n  ${RESULTS_JSON.replace('"results": ', '')}\n\n${GITHUB}\n\n${EXIT_CODES}`,
     )
     .action((options: Record<string, unknown>) => dispatch('wait', options));
 

@@ -1,5 +1,10 @@
-/** The CLI's version, read from its package.json (one level above both src/ and dist/). */
+/**
+ * The CLI's version. The bundle (build.mjs) has it inlined as QGJOB_VERSION; run from the
+ * sources, it is read from package.json (one level above src/).
+ */
 import { readFileSync } from 'node:fs';
+
+declare const QGJOB_VERSION: string | undefined;
 
 function readVersion(): string {
   try {
@@ -10,4 +15,4 @@ function readVersion(): string {
   }
 }
 
-export const VERSION = readVersion();
+export const VERSION = typeof QGJOB_VERSION === 'string' ? QGJOB_VERSION : readVersion();

@@ -8,7 +8,8 @@ import { type FakeServer, startFakeServer } from './fake-server.js';
 
 let server: FakeServer;
 let dir: string;
-const env = () => ({ QGJOB_SERVER: server.url, QGJOB_POLL_INTERVAL_MS: '20' });
+// GITHUB_ACTIONS off even when the tests themselves run in GitHub Actions (cli-github.test.ts covers it).
+const env = () => ({ QGJOB_SERVER: server.url, QGJOB_POLL_INTERVAL_MS: '20', GITHUB_ACTIONS: '' });
 const SUBMIT = ['submit', '--org-id=qualgent', '--app-version-id=xyz123'];
 
 beforeAll(async () => {

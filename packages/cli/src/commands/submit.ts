@@ -5,7 +5,7 @@ import { type Context, createContext, type GlobalOptions } from '../context.js';
 import { durationFlag } from '../duration.js';
 import { throwFieldErrors } from '../fields.js';
 import { parseIntegerFlag, parsePriority } from '../flags.js';
-import { conclude, follow, junitFor, printResults, resultsDocument } from '../follow.js';
+import { afterWait, conclude, follow, printResults, resultsDocument } from '../follow.js';
 import { expandTests } from '../glob.js';
 import { printJson, table } from '../output.js';
 import { pollSubmission } from '../sources.js';
@@ -72,9 +72,11 @@ export async function run(options: SubmitOptions, signal: AbortSignal): Promise<
   if (!ctx.json) printSubmitted(ctx, response);
   const ids = response.jobs.map((job) => job.id);
   const result = await follow(ctx, pollSubmission(ctx.client, response.submission_id, ids), timeoutMs);
-  if (options.junit) {
-    await junitFor(ctx, options.junit, result, (jobs) => [{ name: response.submission_id, jobs }]);
-  }
+  await afterWait(ctx, result, {
+    junit: options.junit,
+    suites: (jobs) => [{ name: response.submission_id, jobs }],
+    submissionId: response.submission_id,
+  });
   if (ctx.json) printJson({ ...response, results: resultsDocument(result) });
   else printResults(ctx, result);
   return conclude(result, timeoutMs, followCommand);

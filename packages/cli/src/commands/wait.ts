@@ -2,7 +2,7 @@
 import { createContext, type GlobalOptions } from '../context.js';
 import { durationFlag } from '../duration.js';
 import { UsageError } from '../errors.js';
-import { conclude, follow, junitFor, printResults, resultsDocument } from '../follow.js';
+import { afterWait, conclude, follow, printResults, resultsDocument } from '../follow.js';
 import { suitesBySubmission } from '../junit.js';
 import { printJson } from '../output.js';
 import { pollJobs, pollSubmission } from '../sources.js';
@@ -36,7 +36,11 @@ export async function run(options: WaitOptions, signal: AbortSignal): Promise<nu
       : `qgjob wait ${jobIds.map((id) => `--job-id=${id}`).join(' ')}`;
 
   const result = await follow(ctx, poll, timeoutMs);
-  if (options.junit) await junitFor(ctx, options.junit, result, suitesBySubmission);
+  await afterWait(ctx, result, {
+    junit: options.junit,
+    suites: suitesBySubmission,
+    submissionId: options.submissionId,
+  });
   if (ctx.json) printJson(resultsDocument(result));
   else printResults(ctx, result);
   return conclude(result, timeoutMs, followCommand);

@@ -88,7 +88,8 @@ export async function runningJobsOfBatch(q: Queryable, batchId: string): Promise
 /**
  * `startRun` for many jobs of one batch in one statement. `firstJobId` is the job the
  * agent started first: if the batch installed and has no run yet, its run is the one
- * marked `app_installed`. Returns the ids of the jobs started.
+ * marked `app_installed`. Start times follow the agent's order (clock_timestamp, not the
+ * transaction's now()), so "the first run of the batch" is well defined. Returns how many.
  */
 export async function startRuns(
   q: Queryable,
@@ -103,8 +104,9 @@ export async function startRuns(
              WHERE jobs.id = ids.job_id AND jobs.batch_id = $3 AND jobs.status = 'assigned'
              RETURNING jobs.id, jobs.attempts, ids.run_id, ids.ord)
      INSERT INTO runs (id, job_id, n, status, agent, device, batch_id, app_installed, started_at)
-     SELECT j.run_id, j.id, j.attempts, 'running', $4, $5, $3, $6 AND first.is_first AND j.ord = 1, now()
-       FROM j, first`,
+     SELECT j.run_id, j.id, j.attempts, 'running', $4, $5, $3, $6 AND first.is_first AND j.ord = 1, clock_timestamp()
+       FROM j, first
+      ORDER BY j.ord`,
     [r.jobIds, r.runIds, r.batchId, r.agent, r.device, r.batchInstalled],
   );
   return rowCount;
