@@ -63,8 +63,13 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-export async function startServerProcess(args: string[], env: Record<string, string> = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [SERVER, '--port=0', ...args], {
+export async function startServerProcess(
+  args: string[],
+  env: Record<string, string> = {},
+  options: { open?: boolean } = {},
+): Promise<ServerProcess> {
+  const base = options.open === false ? ['--port=0'] : ['--port=0', '--open'];
+  const child = spawn(process.execPath, [SERVER, ...base, ...args], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -91,7 +96,12 @@ export async function startServerProcess(args: string[], env: Record<string, str
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
 /** One JSON request over a keep-alive connection; resolves with status and parsed body. */
-export function request(url: string, method: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+export function request(
+  url: string,
+  method: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: unknown }> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = http.request(
@@ -99,7 +109,10 @@ export function request(url: string, method: string, body?: unknown): Promise<{ 
       {
         method,
         agent,
-        headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
+        headers: {
+          ...headers,
+          ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
+        },
       },
       (res) => {
         const chunks: Buffer[] = [];

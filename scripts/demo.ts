@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'qgjob-demo-'));
   const started = Date.now();
   const server = await startServer({ dataDir: join(dir, 'data'), port: 0 });
-  console.log(`job-server on ${server.url} (${server.db.description})`);
+  console.log(`job-server on ${server.url} (${server.db.description}; open mode: no credentials, local use)`);
   const agentOptions = {
     server: server.url,
     executor: 'simulate' as const,

@@ -113,6 +113,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const serverArgs = (port: number) => [
     SERVER_MAIN,
     `--port=${port}`,
+    '--open',
     `--lease-ms=${o.leaseMs}`,
     `--sweep-ms=${o.sweepMs}`,
     ...storeArgs,

@@ -12,8 +12,14 @@ export interface ServerProcess {
   exited: Promise<number | NodeJS.Signals | null>;
 }
 
-export async function spawnServer(args: string[], env: Record<string, string> = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER_MAIN, '--port=0', ...args], {
+/** A job-server process from the sources; `--open` unless `open: false` (then give credentials). */
+export async function spawnServer(
+  args: string[],
+  env: Record<string, string> = {},
+  options: { open?: boolean } = {},
+): Promise<ServerProcess> {
+  const base = options.open === false ? ['--port=0'] : ['--port=0', '--open'];
+  const child = spawn(process.execPath, ['--import', 'tsx', SERVER_MAIN, ...base, ...args], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

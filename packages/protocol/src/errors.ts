@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   unsupported_media_type: 415,
   idempotency_conflict: 422,
   rate_limited: 429,
+  queue_full: 429,
   internal: 500,
   unavailable: 503,
 } as const;

@@ -7,14 +7,18 @@ import swaggerUi from '@fastify/swagger-ui';
 import { LIMITS } from '@qgjob/protocol';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import type { Db } from './db/db.js';
+import { installAuth } from './http/auth.js';
 import { installErrorHandler } from './http/error-handler.js';
 import { validatorCompiler } from './http/validation.js';
 import { agentRoutes } from './routes/agents.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { tokenRoutes } from './routes/tokens.js';
+import { type AuthOptions, AuthService } from './services/auth.js';
 import { Metrics } from './services/metrics.js';
 import { QueueService } from './services/queue.js';
+import { RateLimiter } from './services/rate-limit.js';
 import { Scheduler, type SchedulerOptions } from './services/scheduler.js';
 import { Wakeups } from './services/wakeups.js';
 
@@ -24,10 +28,24 @@ export interface AppOptions {
   scheduler?: SchedulerOptions;
   /** How often expired leases are swept. */
   sweepMs?: number;
+  /** Default: open (no credentials), for local use and tests. */
+  auth?: AuthOptions;
+  limits?: Partial<Limits>;
 }
+
+export interface Limits {
+  /** Submits per second per org (tokens mode), with bursts of twice that. */
+  submitsPerSecond: number;
+  /** Other requests per second per org (tokens mode), with bursts of twice that. */
+  readsPerSecond: number;
+  maxQueuedPerOrg: number;
+}
+
+export const DEFAULT_LIMITS: Limits = { submitsPerSecond: 20, readsPerSecond: 100, maxQueuedPerOrg: 50_000 };
 
 export interface App {
   http: FastifyInstance;
+  auth: AuthService;
   queue: QueueService;
   scheduler: Scheduler;
   metrics: Metrics;
@@ -56,14 +74,24 @@ export async function buildApp(options: AppOptions): Promise<App> {
         version: VERSION,
         description: 'Queue, group and run AppWright tests on emulators, devices and BrowserStack.',
       },
-      tags: [{ name: 'jobs' }, { name: 'submissions' }, { name: 'agents' }],
+      tags: [{ name: 'jobs' }, { name: 'submissions' }, { name: 'agents' }, { name: 'tokens' }],
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An org, agent or admin token.' } },
+      },
+      security: [{ bearer: [] }],
     },
   });
   await http.register(swaggerUi, { routePrefix: '/docs' });
   const metrics = new Metrics(options.db);
   const wakeups = new Wakeups(options.db);
   await wakeups.start();
-  const queue = new QueueService(options.db, metrics, wakeups);
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const auth = new AuthService(options.db, options.auth ?? { mode: 'open' });
+  installAuth(http, auth, {
+    submits: new RateLimiter(limits.submitsPerSecond, limits.submitsPerSecond * 2),
+    reads: new RateLimiter(limits.readsPerSecond, limits.readsPerSecond * 2),
+  });
+  const queue = new QueueService(options.db, metrics, wakeups, limits.maxQueuedPerOrg);
   const scheduler = new Scheduler(options.db, wakeups, metrics, options.scheduler);
   // Closing: long-polls answer "no batch" at once instead of holding the shutdown.
   const shutdown = new AbortController();
@@ -80,5 +108,6 @@ export async function buildApp(options: AppOptions): Promise<App> {
   jobRoutes(http, queue);
   agentRoutes(http, scheduler, shutdown.signal);
   metricsRoutes(http, metrics);
-  return { http, queue, scheduler, metrics };
+  tokenRoutes(http, auth);
+  return { http, auth, queue, scheduler, metrics };
 }

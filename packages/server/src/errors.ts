@@ -5,7 +5,7 @@ export class AppError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
-    readonly details: { field?: string; allowed?: string[] } = {},
+    readonly details: { field?: string; allowed?: string[]; retryAfterSeconds?: number } = {},
     options?: { cause?: unknown },
   ) {
     super(message, options);

@@ -7,7 +7,7 @@ const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz'; // Crockford base32, lowerc
  * kind so a pasted id says what it is. Ordering by id is ordering by creation, which
  * cursor pagination relies on.
  */
-export function newId(prefix: 'job' | 'sub' | 'run' | 'bat' | 'agt' | 'dev'): string {
+export function newId(prefix: 'job' | 'sub' | 'run' | 'bat' | 'agt' | 'dev' | 'tok'): string {
   let time = Date.now();
   let out = '';
   for (let i = 0; i < 10; i++) {

@@ -8,16 +8,20 @@ import { VERSION } from './app.js';
 import { StoreInUseError } from './errors.js';
 import { startServer } from './server.js';
 import { POLICIES, type PolicyName } from './services/policy.js';
+import { tokenCommand } from './token-command.js';
 
 const HELP = `job-server — queue, group and schedule AppWright test jobs
 
 Usage:
   job-server [--port=8080] [--host=127.0.0.1] [--database-url=postgres://...] [--data-dir=DIR] [--memory]
+             [--open [--insecure-open]]
+  job-server token create|list|revoke ...      (see job-server token --help)
 
 Examples:
-  job-server                                   # embedded store under ./.qgjob/data
-  job-server --memory --port=9090              # nothing kept: for trying things out
-  job-server --database-url=postgres://qgjob@db/qgjob --host=0.0.0.0   # one of several replicas
+  job-server --open                            # local use: embedded store, no credentials
+  job-server --open --memory --port=9090       # nothing kept: for trying things out
+  QGJOB_ADMIN_TOKEN=... job-server --database-url=postgres://qgjob@db/qgjob --host=0.0.0.0
+  job-server token create --kind=org --org-id=qualgent --name=github-ci
 
 Options:
   --port=N             port to listen on (env PORT, default 8080; 0 picks a free one)
@@ -25,6 +29,13 @@ Options:
   --database-url=URL   PostgreSQL to share with other job-servers (env DATABASE_URL)
   --data-dir=DIR       embedded store directory (env QGJOB_DATA_DIR, default ./.qgjob/data)
   --memory             embedded store in memory: nothing survives a restart
+  --open               no credentials: every caller may do everything (local use only;
+                       refused on a non-loopback --host unless --insecure-open)
+  --insecure-open      allow --open on a non-loopback address
+  --rate-limit-submits=N  submits per second per org (default 20; tokens mode)
+  --rate-limit-reads=N    other requests per second per org (default 100; tokens mode)
+  --max-queued-per-org=N  queued jobs an org may have at once (default 50000)
+  --max-devices-per-org=N devices an org may keep busy at once per target (default: no cap)
   --lease-ms=N         a batch's lease without a report from its agent (default 60000)
   --sweep-ms=N         how often expired leases are swept (default 5000)
   --policy=NAME        scheduling policy: fair (default); grouped and fifo exist to
@@ -32,7 +43,9 @@ Options:
   -h, --help           this help
   --version            print the version
 
-Environment: LOG_LEVEL (fatal|error|warn|info|debug, default info).
+Without --open every /v1 request needs a token (Authorization: Bearer …): an admin token
+from QGJOB_ADMIN_TOKEN (at least 16 characters) or tokens made with \`job-server token create\`.
+Environment: LOG_LEVEL (fatal|error|warn|info|debug, default info), QGJOB_ADMIN_TOKEN.
 API documentation is served at /docs once running.`;
 
 const STOP_BOUND_MS = 20_000;
@@ -43,6 +56,10 @@ function fail(message: string, code = 2): never {
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'token') {
+    await tokenCommand(process.argv.slice(3), fail).catch((error: Error) => fail(error.message, 1));
+    return;
+  }
   let values: ReturnType<typeof parse>['values'];
   try {
     values = parse().values;
@@ -69,8 +86,22 @@ async function main(): Promise<void> {
   const policyName = values.policy ?? process.env.QGJOB_POLICY ?? 'fair';
   if (!(policyName in POLICIES))
     fail(`--policy must be one of ${Object.keys(POLICIES).join(', ')} (got "${policyName}")`);
-  const leaseMs = msFlag('lease-ms', values['lease-ms'], 1000);
-  const sweepMs = msFlag('sweep-ms', values['sweep-ms'], 50);
+  const leaseMs = intFlag('lease-ms', values['lease-ms'], 1000);
+  const open = values.open ?? false;
+  if (open && !isLoopback(host) && !values['insecure-open']) {
+    fail(
+      `refusing to serve without credentials on ${host}: drop --open and set QGJOB_ADMIN_TOKEN (see job-server token --help), or add --insecure-open if this network is trusted`,
+    );
+  }
+  const adminToken = process.env.QGJOB_ADMIN_TOKEN || undefined;
+  if (adminToken !== undefined && adminToken.length < 16) fail('QGJOB_ADMIN_TOKEN must be at least 16 characters');
+  const limits = {
+    submitsPerSecond: intFlag('rate-limit-submits', values['rate-limit-submits'], 1),
+    readsPerSecond: intFlag('rate-limit-reads', values['rate-limit-reads'], 1),
+    maxQueuedPerOrg: intFlag('max-queued-per-org', values['max-queued-per-org'], 1),
+  };
+  const maxDevicesPerOrg = intFlag('max-devices-per-org', values['max-devices-per-org'], 1);
+  const sweepMs = intFlag('sweep-ms', values['sweep-ms'], 50);
   const level = process.env.LOG_LEVEL ?? 'info';
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
@@ -80,8 +111,14 @@ async function main(): Promise<void> {
       databaseUrl,
       dataDir: values['data-dir'] ?? process.env.QGJOB_DATA_DIR,
       memory: values.memory ?? false,
-      logger: { level },
-      scheduler: { policy: POLICIES[policyName as PolicyName], leaseMs },
+      // Tokens never reach the log, whatever gets logged.
+      logger: {
+        level,
+        redact: { paths: ['req.headers.authorization', 'headers.authorization', '*.token'], censor: '[redacted]' },
+      },
+      scheduler: { policy: POLICIES[policyName as PolicyName], leaseMs, maxDevicesPerOrg },
+      auth: open ? { mode: 'open' } : { mode: 'tokens', adminToken },
+      limits: Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)),
       sweepMs,
     });
   } catch (error) {
@@ -91,7 +128,22 @@ async function main(): Promise<void> {
     if (err.code === 'ECONNREFUSED' || err.code === 'ENOTFOUND') fail(`cannot reach the database: ${err.message}`, 1);
     fail(`cannot start: ${err.message}`, 1);
   }
-  process.stderr.write(`job-server ${VERSION} listening on ${server.url} (store: ${server.db.description})\n`);
+  if (open) {
+    process.stderr.write(
+      [
+        '',
+        '  ┌──────────────────────────────────────────────────────────────────┐',
+        '  │  OPEN MODE: no credentials are checked. Anyone who can reach this │',
+        '  │  port can submit, read and cancel any job and pose as an agent.   │',
+        '  │  For local use only. Without --open, every request needs a token. │',
+        '  └──────────────────────────────────────────────────────────────────┘',
+        '',
+      ].join('\n'),
+    );
+  }
+  process.stderr.write(
+    `job-server ${VERSION} listening on ${server.url} (store: ${server.db.description}; ${open ? 'OPEN, no credentials' : 'tokens required'})\n`,
+  );
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -114,7 +166,11 @@ async function main(): Promise<void> {
   process.on('SIGINT', stop);
 }
 
-function msFlag(name: string, text: string | undefined, min: number): number | undefined {
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+function intFlag(name: string, text: string | undefined, min: number): number | undefined {
   if (text === undefined) return undefined;
   const value = Number(text);
   if (!(Number.isInteger(value) && value >= min))
@@ -131,6 +187,12 @@ function parse() {
       'data-dir': { type: 'string' },
       memory: { type: 'boolean' },
       'lease-ms': { type: 'string' },
+      open: { type: 'boolean' },
+      'insecure-open': { type: 'boolean' },
+      'rate-limit-submits': { type: 'string' },
+      'rate-limit-reads': { type: 'string' },
+      'max-queued-per-org': { type: 'string' },
+      'max-devices-per-org': { type: 'string' },
       'sweep-ms': { type: 'string' },
       policy: { type: 'string' },
       help: { type: 'boolean', short: 'h' },

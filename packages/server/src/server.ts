@@ -1,7 +1,8 @@
 import type { FastifyServerOptions } from 'fastify';
-import { type App, buildApp } from './app.js';
+import { type App, buildApp, type Limits } from './app.js';
 import type { Db } from './db/db.js';
 import { openDb, type StoreOptions } from './db/open.js';
+import type { AuthOptions } from './services/auth.js';
 import type { SchedulerOptions } from './services/scheduler.js';
 
 export interface ServerOptions extends StoreOptions {
@@ -13,6 +14,8 @@ export interface ServerOptions extends StoreOptions {
   scheduler?: SchedulerOptions;
   /** How often expired leases are swept (default 5 s). */
   sweepMs?: number;
+  auth?: AuthOptions;
+  limits?: Partial<Limits>;
 }
 
 export interface RunningServer {
@@ -25,7 +28,14 @@ export interface RunningServer {
 
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const db = options.db ?? (await openDb(options));
-  const app = await buildApp({ db, logger: options.logger, scheduler: options.scheduler, sweepMs: options.sweepMs });
+  const app = await buildApp({
+    db,
+    logger: options.logger,
+    scheduler: options.scheduler,
+    sweepMs: options.sweepMs,
+    auth: options.auth,
+    limits: options.limits,
+  });
   try {
     await app.http.listen({ port: options.port ?? 8080, host: options.host ?? '127.0.0.1' });
   } catch (error) {

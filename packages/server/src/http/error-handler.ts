@@ -8,6 +8,7 @@ interface Mapped {
   message: string;
   field?: string;
   allowed?: string[];
+  retryAfterSeconds?: number;
 }
 
 const MiB = 1024 * 1024;
@@ -62,6 +63,7 @@ export function installErrorHandler(app: FastifyInstance): void {
     if (mapped.field) body.error.field = mapped.field;
     if (mapped.allowed) body.error.allowed = mapped.allowed;
     if (status === 503) reply.header('retry-after', '1');
+    if (mapped.retryAfterSeconds) reply.header('retry-after', String(mapped.retryAfterSeconds));
     return reply.status(status).type('application/json').send(body);
   });
   app.setNotFoundHandler((request, reply) => {

@@ -10,9 +10,11 @@ import {
   type Static,
 } from '@qgjob/protocol';
 import type { FastifyInstance } from 'fastify';
+import { allow } from '../http/auth.js';
+import { agentScope } from '../services/auth.js';
 import type { Scheduler } from '../services/scheduler.js';
 
-const errors = { 400: ErrorBody, 404: ErrorBody, 409: ErrorBody };
+const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody };
 const DEFAULT_WAIT_MS = 25_000;
 
 export function agentRoutes(app: FastifyInstance, scheduler: Scheduler, shutdown: AbortSignal): void {
@@ -26,7 +28,7 @@ export function agentRoutes(app: FastifyInstance, scheduler: Scheduler, shutdown
         response: { 200: RegisterResponse, ...errors },
       },
     },
-    (request) => scheduler.register(request.body),
+    (request) => scheduler.register(request.body, agentScope(allow(request, 'agent', 'admin'))),
   );
 
   app.post<{ Params: Static<typeof IdParams>; Querystring: ClaimQuery }>(
@@ -41,33 +43,33 @@ export function agentRoutes(app: FastifyInstance, scheduler: Scheduler, shutdown
       },
     },
     async (request, reply) => {
+      const scope = agentScope(allow(request, 'agent', 'admin'));
       // Stop waiting when the agent hangs up (the response closes before it was sent) or
       // this server shuts down.
       const gone = new AbortController();
       const hangUp = () => {
-        if (!reply.raw.writableFinished) gone.abort();
+        if (!reply.raw.writableEnded) gone.abort();
       };
       reply.raw.once('close', hangUp);
-      if (request.raw.socket.destroyed) gone.abort();
       const stop = () => gone.abort();
       shutdown.addEventListener('abort', stop, { once: true });
       let answer: Awaited<ReturnType<Scheduler['claim']>>;
       try {
-        answer = await scheduler.claim(request.params.id, request.query.wait_ms ?? DEFAULT_WAIT_MS, gone.signal);
+        answer = await scheduler.claim(request.params.id, request.query.wait_ms ?? DEFAULT_WAIT_MS, gone.signal, scope);
       } finally {
         shutdown.removeEventListener('abort', stop);
         reply.raw.off('close', hangUp);
       }
       const batch = answer.batch;
-      if (batch && (gone.signal.aborted || request.raw.socket.destroyed)) {
+      if (batch && gone.signal.aborted) {
         await scheduler.releaseUndelivered(batch);
         return { batch: null };
       }
       if (batch) {
-        // The connection may die while the answer is on its way; what was not delivered goes
-        // back at once. (Delivered to a peer that dies right after: the lease expiry covers it.)
+        // The agent may hang up before the answer is written: then it goes back at once.
+        // (Written to a peer that is already gone: the lease expiry covers that.)
         reply.raw.once('close', () => {
-          if (!reply.raw.writableFinished) {
+          if (!reply.raw.writableEnded) {
             scheduler.releaseUndelivered(batch).catch((error) => request.log.warn({ err: error }, 'release failed'));
           }
         });
@@ -87,6 +89,6 @@ export function agentRoutes(app: FastifyInstance, scheduler: Scheduler, shutdown
         response: { 200: ReportResponse, ...errors },
       },
     },
-    (request) => scheduler.report(request.params.id, request.body),
+    (request) => scheduler.report(request.params.id, request.body, agentScope(allow(request, 'agent', 'admin'))),
   );
 }

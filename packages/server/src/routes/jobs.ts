@@ -13,9 +13,20 @@ import {
 } from '@qgjob/protocol';
 import type { FastifyInstance } from 'fastify';
 import { AppError } from '../errors.js';
+import { allow, sameOrg } from '../http/auth.js';
+import { orgScope } from '../services/auth.js';
 import type { QueueService } from '../services/queue.js';
 
-const errors = { 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 413: ErrorBody, 422: ErrorBody };
+const errors = {
+  400: ErrorBody,
+  401: ErrorBody,
+  403: ErrorBody,
+  404: ErrorBody,
+  409: ErrorBody,
+  413: ErrorBody,
+  422: ErrorBody,
+  429: ErrorBody,
+};
 const IdempotencyHeaders = Type.Object({
   'idempotency-key': Type.Optional(
     Type.String({ description: 'Repeating a submit with the same key never creates twice.' }),
@@ -35,6 +46,8 @@ export function jobRoutes(app: FastifyInstance, queue: QueueService): void {
       },
     },
     async (request, reply) => {
+      const principal = allow(request, 'org', 'admin');
+      sameOrg(principal, request.body.org_id, 'org_id');
       const key = request.headers['idempotency-key'];
       if (key !== undefined && (key.length === 0 || key.length > LIMITS.idempotencyKeyMaxLength)) {
         throw new AppError(
@@ -60,7 +73,11 @@ export function jobRoutes(app: FastifyInstance, queue: QueueService): void {
         response: { 200: JobList, ...errors },
       },
     },
-    (request) => queue.listJobs(request.query),
+    (request) => {
+      const principal = allow(request, 'org', 'admin');
+      sameOrg(principal, request.query.org_id, 'org_id');
+      return queue.listJobs({ ...request.query, org_id: orgScope(principal) ?? request.query.org_id });
+    },
   );
 
   app.get<{ Params: Static<typeof IdParams> }>(
@@ -73,7 +90,7 @@ export function jobRoutes(app: FastifyInstance, queue: QueueService): void {
         response: { 200: Job, ...errors },
       },
     },
-    (request) => queue.getJob(request.params.id),
+    (request) => queue.getJob(request.params.id, orgScope(allow(request, 'org', 'admin'))),
   );
 
   app.post<{ Params: Static<typeof IdParams> }>(
@@ -81,7 +98,7 @@ export function jobRoutes(app: FastifyInstance, queue: QueueService): void {
     {
       schema: { summary: 'Cancel a queued job', tags: ['jobs'], params: IdParams, response: { 200: Job, ...errors } },
     },
-    (request) => queue.cancelJob(request.params.id),
+    (request) => queue.cancelJob(request.params.id, orgScope(allow(request, 'org', 'admin'))),
   );
 
   app.get<{ Params: Static<typeof IdParams> }>(
@@ -94,6 +111,6 @@ export function jobRoutes(app: FastifyInstance, queue: QueueService): void {
         response: { 200: Submission, ...errors },
       },
     },
-    (request) => queue.getSubmission(request.params.id),
+    (request) => queue.getSubmission(request.params.id, orgScope(allow(request, 'org', 'admin'))),
   );
 }

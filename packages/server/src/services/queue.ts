@@ -19,6 +19,7 @@ import * as jobs from '../store/jobs.js';
 import type { JobRow } from '../store/rows.js';
 import { getRunsOfJob } from '../store/runs.js';
 import * as submissions from '../store/submissions.js';
+import { countQueuedOfOrg } from '../store/tokens.js';
 import type { Metrics } from './metrics.js';
 import { jobSummary, jobView, submittedJob } from './views.js';
 import type { Wakeups } from './wakeups.js';
@@ -37,6 +38,8 @@ export class QueueService {
     private readonly db: Db,
     private readonly metrics?: Metrics,
     private readonly wakeups?: Wakeups,
+    /** Queued jobs one org may have at once; a submit past it is refused whole. */
+    private readonly maxQueuedPerOrg = 50_000,
   ) {}
 
   async submit(request: SubmitRequest, idempotencyKey?: string): Promise<SubmitResult> {
@@ -55,6 +58,14 @@ export class QueueService {
         maxRetries: request.max_retries ?? 0,
       };
       const requestHash = idempotencyKey === undefined ? null : hashRequest(request);
+      const queued = await countQueuedOfOrg(tx, request.org_id);
+      if (queued + unique.length > this.maxQueuedPerOrg) {
+        throw new AppError(
+          'queue_full',
+          `org ${request.org_id} has ${queued} jobs queued; at most ${this.maxQueuedPerOrg} may wait at once: retry when some have run`,
+          { retryAfterSeconds: 30 },
+        );
+      }
       const ids = unique.map(() => newId('job'));
       const idOf = new Map(unique.map((p, i) => [p, ids[i] as string]));
       // Most submits are all new: one statement does everything.
@@ -138,15 +149,16 @@ export class QueueService {
     };
   }
 
-  async getJob(id: string): Promise<Job> {
+  /** `orgId`: the caller may only see this org's jobs; another org's job is "not found". */
+  async getJob(id: string, orgId?: string): Promise<Job> {
     const row = await jobs.getJob(this.db, id);
-    if (!row) throw new NotFoundError('job', id);
+    if (!row || (orgId !== undefined && row.org_id !== orgId)) throw new NotFoundError('job', id);
     return jobView(row, await getRunsOfJob(this.db, id));
   }
 
-  async getSubmission(id: string): Promise<Submission> {
+  async getSubmission(id: string, orgId?: string): Promise<Submission> {
     const sub = await submissions.getSubmission(this.db, id);
-    if (!sub) throw new NotFoundError('submission', id);
+    if (!sub || (orgId !== undefined && sub.org_id !== orgId)) throw new NotFoundError('submission', id);
     const rows = new Map((await jobs.getJobsByIds(this.db, sub.job_ids)).map((r) => [r.id, r]));
     const seen = new Set<string>();
     const list = sub.job_ids.filter((jobId) => !seen.has(jobId) && seen.add(jobId));
@@ -182,14 +194,15 @@ export class QueueService {
    * agent learns it from the answer to its next report (a heartbeat at the latest) and
    * kills the test.
    */
-  async cancelJob(id: string): Promise<Job> {
+  async cancelJob(id: string, orgId?: string): Promise<Job> {
+    await this.getJob(id, orgId);
     const cancelled = await this.db.transaction(async (tx) => {
       const result = await jobs.cancelJob(tx, id, 'cancelled by request');
       if (result?.was === 'running') await jobs.cancelRunningRun(tx, id);
       return result;
     });
     if (cancelled) this.metrics?.jobsFinished.inc({ status: 'cancelled' });
-    const job = await this.getJob(id);
+    const job = await this.getJob(id, orgId);
     if (cancelled || job.status === 'cancelled') return job;
     throw new ConflictError(`job ${id} already ${job.status}: only an unfinished job can be cancelled`);
   }

@@ -43,6 +43,8 @@ export interface SchedulerOptions {
   retryBaseMs?: number;
   /** Re-check for work this often while a claim long-polls, in case a notification was missed. */
   pollMs?: number;
+  /** Devices one org may keep busy at once on a target. Default: no cap. */
+  maxDevicesPerOrg?: number;
 }
 
 const ALIVE_MS = 60_000;
@@ -57,6 +59,7 @@ export class Scheduler {
   private readonly infraRetries: number;
   private readonly retryBaseMs: number;
   private readonly pollMs: number;
+  private readonly maxDevicesPerOrg: number;
 
   constructor(
     private readonly db: Db,
@@ -72,15 +75,23 @@ export class Scheduler {
     this.infraRetries = options.infraRetries ?? 2;
     this.retryBaseMs = options.retryBaseMs ?? 2_000;
     this.pollMs = options.pollMs ?? 2_000;
+    this.maxDevicesPerOrg = options.maxDevicesPerOrg ?? Number.POSITIVE_INFINITY;
   }
 
-  async register(request: RegisterRequest): Promise<RegisterResponse> {
+  /** `agentToken`: the agent token calling (undefined: open mode or an admin). */
+  async register(request: RegisterRequest, agentToken?: string): Promise<RegisterResponse> {
     return this.db.transaction(async (tx) => {
       const agentId = await agents.upsertAgent(tx, {
         id: newId('agt'),
         name: request.name,
         version: request.version ?? null,
+        tokenId: agentToken ?? null,
       });
+      if (!agentId) {
+        throw new AppError('forbidden', `agent name ${request.name} is registered with another agent token`, {
+          field: 'name',
+        });
+      }
       const devices = await agents.upsertDevices(
         tx,
         agentId,
@@ -91,10 +102,10 @@ export class Scheduler {
   }
 
   /** Long-polls up to `waitMs` for a batch for this device. */
-  async claim(deviceId: string, waitMs: number, signal?: AbortSignal): Promise<ClaimResponse> {
+  async claim(deviceId: string, waitMs: number, signal?: AbortSignal, agentToken?: string): Promise<ClaimResponse> {
     const deadline = Date.now() + waitMs;
     for (;;) {
-      const { batch, target } = await this.tryClaim(deviceId);
+      const { batch, target } = await this.tryClaim(deviceId, agentToken);
       if (batch) return { batch };
       const left = deadline - Date.now();
       if (left <= 0 || signal?.aborted) return { batch: null };
@@ -102,10 +113,13 @@ export class Scheduler {
     }
   }
 
-  private async tryClaim(deviceId: string): Promise<{ batch: Batch | null; target: Target }> {
+  private async tryClaim(deviceId: string, agentToken?: string): Promise<{ batch: Batch | null; target: Target }> {
     const result = await this.db.transaction(async (tx) => {
       const device = await agents.lockDevice(tx, deviceId);
-      if (!device) throw new NotFoundError('device', deviceId);
+      // Another agent's device is, to this agent, not there.
+      if (!device || (agentToken !== undefined && device.agent_token_id !== agentToken)) {
+        throw new NotFoundError('device', deviceId);
+      }
       await agents.touchDevice(tx, device.id, device.agent_id);
       // Claiming while still holding a batch: the agent lost track of it (restart, lost answer).
       if (device.batch_id) {
@@ -116,10 +130,13 @@ export class Scheduler {
         );
         await batches.endBatch(tx, device.batch_id, 'expired');
       }
-      const groups = await batches.queuedGroups(tx, device.target, this.config.agingMs);
-      if (groups.length === 0) return { batch: null, target: device.target };
+      const queued = await batches.queuedGroups(tx, device.target, this.config.agingMs);
+      if (queued.length === 0) return { batch: null, target: device.target };
       // One connection per transaction: queries go one after another.
       const busy = await batches.busyByOrg(tx, device.target);
+      // An org at its device cap waits for one of its batches to end.
+      const groups = queued.filter((g) => (busy.get(g.org_id) ?? 0) < this.maxDevicesPerOrg);
+      if (groups.length === 0) return { batch: null, target: device.target };
       const idle = await agents.countIdleDevices(tx, device.target, ALIVE_MS);
       const warm = await agents.warmApps(tx, device.id);
       // Infrastructure retries go to another device, if this target has another live one.
@@ -198,11 +215,14 @@ export class Scheduler {
     return result;
   }
 
-  async report(batchId: string, request: ReportRequest): Promise<ReportResponse> {
+  async report(batchId: string, request: ReportRequest, agentToken?: string): Promise<ReportResponse> {
     const finished: string[] = [];
     const outcome = await this.db.transaction(async (tx) => {
       const batch = await batches.lockBatch(tx, batchId);
-      if (!batch) throw new NotFoundError('batch', batchId);
+      // An agent reports only on batches leased to it.
+      if (!batch || (agentToken !== undefined && batch.agent_token_id !== agentToken)) {
+        throw new NotFoundError('batch', batchId);
+      }
       if (batch.state !== 'active') {
         throw new AppError(
           'conflict',

@@ -6,6 +6,7 @@ export interface DeviceRow {
   id: string;
   agent_id: string;
   agent_name: string;
+  agent_token_id: string | null;
   name: string;
   target: Target;
   batch_id: string | null;
@@ -14,18 +15,24 @@ export interface DeviceRow {
   group_since: Date | null;
 }
 
-/** Registers an agent by name, or refreshes the one already known by that name. */
+/**
+ * Registers an agent by name, or refreshes the one already known by that name. An agent
+ * registered with an agent token belongs to it: another agent token cannot take the
+ * name over (undefined is returned). `tokenId` null: open mode or an admin.
+ */
 export async function upsertAgent(
   q: Queryable,
-  a: { id: string; name: string; version: string | null },
-): Promise<string> {
+  a: { id: string; name: string; version: string | null; tokenId: string | null },
+): Promise<string | undefined> {
   const { rows } = await q.query<{ id: string }>(
-    `INSERT INTO agents (id, name, version) VALUES ($1, $2, $3)
-     ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version, last_seen_at = now()
+    `INSERT INTO agents (id, name, version, token_id) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version, last_seen_at = now(),
+            token_id = coalesce(EXCLUDED.token_id, agents.token_id)
+      WHERE agents.token_id IS NULL OR EXCLUDED.token_id IS NULL OR agents.token_id = EXCLUDED.token_id
      RETURNING id`,
-    [a.id, a.name, a.version],
+    [a.id, a.name, a.version, a.tokenId],
   );
-  return (rows[0] as { id: string }).id;
+  return rows[0]?.id;
 }
 
 export async function upsertDevices(
@@ -46,7 +53,7 @@ export async function upsertDevices(
 /** Locks the device row: claims for one device are serialised, claims for others are not. */
 export async function lockDevice(q: Queryable, id: string): Promise<DeviceRow | undefined> {
   const { rows } = await q.query<DeviceRow>(
-    `SELECT d.id, d.agent_id, a.name AS agent_name, d.name, d.target, d.batch_id,
+    `SELECT d.id, d.agent_id, a.name AS agent_name, a.token_id AS agent_token_id, d.name, d.target, d.batch_id,
             d.last_org_id, d.last_app_version_id, d.group_since
        FROM devices d JOIN agents a ON a.id = d.agent_id
       WHERE d.id = $1

@@ -95,6 +95,7 @@ export interface BatchRow {
   device_name: string;
   agent_id: string;
   agent_name: string;
+  agent_token_id: string | null;
   org_id: string;
   app_version_id: string;
   target: Target;
@@ -131,7 +132,7 @@ export async function insertBatch(
 /** The batch, locked for this report; with its device's and agent's names. */
 export async function lockBatch(q: Queryable, id: string): Promise<BatchRow | undefined> {
   const { rows } = await q.query<BatchRow>(
-    `SELECT b.id, b.device_id, d.name AS device_name, b.agent_id, a.name AS agent_name, b.org_id,
+    `SELECT b.id, b.device_id, d.name AS device_name, b.agent_id, a.name AS agent_name, a.token_id AS agent_token_id, b.org_id,
             b.app_version_id, b.target, b.install, b.state, b.lease_expires_at, b.created_at, d.group_since
        FROM batches b JOIN devices d ON d.id = b.device_id JOIN agents a ON a.id = b.agent_id
       WHERE b.id = $1

@@ -1,0 +1,63 @@
+/** SQL for credentials. Secrets are never stored, only their SHA-256. */
+import type { Queryable } from '../db/db.js';
+
+export type TokenKind = 'admin' | 'org' | 'agent';
+
+export interface TokenRow {
+  id: string;
+  kind: TokenKind;
+  org_id: string | null;
+  name: string;
+  secret_hash: string;
+  created_at: Date;
+  expires_at: Date | null;
+  revoked_at: Date | null;
+}
+
+const COLUMNS = 'id, kind, org_id, name, secret_hash, created_at, expires_at, revoked_at';
+
+export async function insertToken(
+  q: Queryable,
+  t: { id: string; kind: TokenKind; orgId: string | null; name: string; secretHash: string; expiresAt: Date | null },
+): Promise<TokenRow> {
+  const { rows } = await q.query<TokenRow>(
+    `INSERT INTO tokens (id, kind, org_id, name, secret_hash, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
+     RETURNING ${COLUMNS}`,
+    [t.id, t.kind, t.orgId, t.name, t.secretHash, t.expiresAt],
+  );
+  return rows[0] as TokenRow;
+}
+
+export async function getToken(q: Queryable, id: string): Promise<TokenRow | undefined> {
+  const { rows } = await q.query<TokenRow>(`SELECT ${COLUMNS} FROM tokens WHERE id = $1`, [id]);
+  return rows[0];
+}
+
+export async function listTokens(q: Queryable): Promise<TokenRow[]> {
+  const { rows } = await q.query<TokenRow>(`SELECT ${COLUMNS} FROM tokens ORDER BY id`);
+  return rows;
+}
+
+export async function revokeToken(q: Queryable, id: string): Promise<TokenRow | undefined> {
+  const { rows } = await q.query<TokenRow>(
+    `UPDATE tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING ${COLUMNS}`,
+    [id],
+  );
+  return rows[0];
+}
+
+export async function countQueuedOfOrg(q: Queryable, orgId: string): Promise<number> {
+  const { rows } = await q.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM jobs WHERE org_id = $1 AND status = 'queued'`,
+    [orgId],
+  );
+  return rows[0]?.n ?? 0;
+}
+
+/** The token an agent registered with (null: registered in open mode or by an admin). */
+export async function agentTokenOf(q: Queryable, agentName: string): Promise<string | null | undefined> {
+  const { rows } = await q.query<{ token_id: string | null }>('SELECT token_id FROM agents WHERE name = $1', [
+    agentName,
+  ]);
+  return rows[0] === undefined ? undefined : rows[0].token_id;
+}
