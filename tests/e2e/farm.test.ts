@@ -107,7 +107,7 @@ describe.each(adapters)('farm end to end on $name', (adapter) => {
     // backlog alone would take 500 × 200 ms / 4 devices = 25 s. The bound leaves room for a
     // loaded CI machine while still telling the two apart.
     console.log(`second org's first job started ${waited} ms after its submit`);
-    expect(waited).toBeLessThan(testMs * 5 + 1000);
+    expect(waited).toBeLessThan(5000);
     const passed = (await client.listJobs({ org_id: 'acme', status: 'passed', limit: 500 })).jobs.length;
     expect(passed).toBeLessThan(40);
   }, 90_000);

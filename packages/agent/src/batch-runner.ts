@@ -11,16 +11,25 @@
  * - lost lease (409) or force (second signal): kill the running test, report nothing more.
  * A job cancelled while it runs is killed and nothing is reported for it: the server
  * already holds it as cancelled.
+ *
+ * Output goes to the server as it is produced (LogShipper), held back until the job's start
+ * is acknowledged and flushed before its finish is reported, so a finished job's log is
+ * complete. The install's output (its last 16 KiB) goes with the first job started, the run
+ * the server marks `app_installed`; a failed install has no run, and its output stays only
+ * in the error. The agent adds a line of its own (stream `agent`) as each test starts and ends.
  */
 import type { QgjobClient } from '@qgjob/client';
 import type { Batch, BatchJob, DeviceSpec } from '@qgjob/protocol';
+import { formatDuration } from './duration.js';
 import { describe, JobCancelledError } from './errors.js';
-import type { ExecContext, Executor } from './executors/types.js';
+import type { ExecContext, Executor, OutputSink } from './executors/types.js';
 import type { Logger } from './log.js';
+import { LogShipper } from './log-shipper.js';
 import { Reporter } from './reporter.js';
 
 export interface BatchRunnerOptions {
-  client: Pick<QgjobClient, 'report'>;
+  /** Without `sendLogs`, run output is not shipped. */
+  client: Pick<QgjobClient, 'report'> & Partial<Pick<QgjobClient, 'sendLogs'>>;
   executor: Executor;
   device: DeviceSpec;
   /** Build location for this batch (local file or bs:// URL). */
@@ -52,6 +61,10 @@ const never = new AbortController().signal;
 
 /** A test at least this long waits for its finish report's answer before the next starts. */
 const ASK_BEFORE_NEXT_MS = 50;
+/** How long a finish waits for the test's output to reach the server. */
+const LOG_FLUSH_MS = 5_000;
+/** The end of an install's output, kept for the first run's log. */
+const INSTALL_TAIL_CHARS = 16 * 1024;
 
 export async function runBatch(batch: Batch, options: BatchRunnerOptions): Promise<BatchSummary> {
   const { executor, device } = options;
@@ -80,6 +93,10 @@ export async function runBatch(batch: Batch, options: BatchRunnerOptions): Promi
       }
     },
   });
+  const sendLogs = options.client.sendLogs?.bind(options.client);
+  const shipper = sendLogs
+    ? new LogShipper({ client: { sendLogs }, batchId: batch.id, retryForMs: options.leaseMs, signal: force, log })
+    : undefined;
   const stop = AbortSignal.any([options.kill ?? never, force, reporter.lostSignal]);
   const heartbeat = setInterval(() => reporter.heartbeat(), Math.max(100, options.heartbeatMs));
   const ctx: ExecContext = { batch, device, appPath: options.appPath(batch) };
@@ -108,9 +125,18 @@ export async function runBatch(batch: Batch, options: BatchRunnerOptions): Promi
   });
   try {
     if (drain.aborted || stop.aborted) return await finish(batch.jobs);
+    let installOutput = '';
+    let installCut = 0;
     if (batch.install) {
       log.info('installing app', { app_path: ctx.appPath });
-      const outcome = await executor.install(ctx, stop);
+      const keep: OutputSink = (_stream, text) => {
+        installOutput += text;
+        if (installOutput.length > INSTALL_TAIL_CHARS) {
+          installCut += installOutput.length - INSTALL_TAIL_CHARS;
+          installOutput = installOutput.slice(-INSTALL_TAIL_CHARS);
+        }
+      };
+      const outcome = await executor.install(ctx, stop, shipper ? keep : undefined);
       if (dropped()) return drop();
       // Killed during shutdown: the jobs are not to blame, hand them all back.
       if (stop.aborted) return await finish(batch.jobs);
@@ -138,14 +164,41 @@ export async function runBatch(batch: Batch, options: BatchRunnerOptions): Promi
       if (reporter.yielded || drain.aborted || stop.aborted) break;
       reporter.push({ type: 'start', job_id: job.id });
       log.info('job started', { job: job.id, test: job.test_path });
+      if (shipper) {
+        // The server keeps output only for a running run: hold it until the start is acknowledged.
+        shipper.open(job.id, reporter.flush());
+        if (installOutput) {
+          const cut =
+            installCut > 0 ? `[… the first ${installCut} characters of the install's output are not kept]\n` : '';
+          shipper.write(job.id, 'install', cut + installOutput);
+          installOutput = '';
+        }
+        shipper.write(
+          job.id,
+          'agent',
+          `qgjob-agent: run ${job.attempt} of ${job.test_path} on ${device.target}:${device.name} (batch ${batch.id})\n`,
+        );
+      }
       running = { job, cancel: new AbortController() };
-      const outcome = await executor.run(job, ctx, AbortSignal.any([stop, running.cancel.signal]));
+      const output: OutputSink | undefined = shipper && ((stream, text) => shipper.write(job.id, stream, text));
+      const outcome = await executor.run(job, ctx, AbortSignal.any([stop, running.cancel.signal]), output);
       const cancelled = running.cancel.signal.aborted;
       running = undefined;
       if (dropped()) return drop();
       if (cancelled) {
+        shipper?.discard(job.id);
         log.info('job cancelled', { job: job.id });
         continue;
+      }
+      if (shipper) {
+        const why = outcome.status === 'passed' ? '' : `: ${firstLine(outcome.error) ?? 'no reason given'}`;
+        shipper.write(
+          job.id,
+          'agent',
+          `qgjob-agent: ${outcome.status} in ${formatDuration(outcome.duration_ms)}${why}\n`,
+        );
+        // Past the grace period the wait is short: stopping stays bounded.
+        await shipper.flush(stop.aborted ? 1000 : LOG_FLUSH_MS);
       }
       reporter.push({
         type: 'finish',
@@ -178,6 +231,7 @@ export async function runBatch(batch: Batch, options: BatchRunnerOptions): Promi
     return result;
   } finally {
     clearInterval(heartbeat);
+    shipper?.stop();
   }
 }
 

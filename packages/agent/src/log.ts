@@ -1,8 +1,10 @@
 /**
- * Structured logs on stderr, one line per state change: JSON lines when stderr is not a
- * terminal (for log shippers), `time LEVEL msg key=value` on a terminal. Fields carry the
- * agent, device, batch and job ids. The token is never handed to a logger.
+ * Structured logs on stderr through pino, one line per state change: JSON lines when stderr
+ * is not a terminal (for log shippers), `time LEVEL msg key=value` on a terminal. Fields
+ * carry the agent, device, batch and job ids. The token is never handed to a logger, and
+ * fields named token or authorization are redacted anyway.
  */
+import { type DestinationStream, type Logger as PinoLogger, pino, stdTimeFunctions } from 'pino';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -25,48 +27,54 @@ export interface LoggerOptions {
   stream?: NodeJS.WritableStream & { isTTY?: boolean };
 }
 
-const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
+const REDACT = ['token', 'authorization', '*.token', '*.authorization', 'headers.authorization'];
 
 export function createLogger(options: LoggerOptions = {}): Logger {
   const stream = options.stream ?? process.stderr;
-  const min = RANK[options.level ?? 'info'];
   const json = options.json ?? !stream.isTTY;
-  const make = (base: LogFields): Logger => {
-    const write = (level: Exclude<LogLevel, 'silent'>, msg: string, fields?: LogFields) => {
-      if (RANK[level] < min) return;
-      const all = { ...base, ...fields };
-      stream.write(json ? jsonLine(level, msg, all) : plainLine(level, msg, all));
-    };
-    return {
-      debug: (msg, fields) => write('debug', msg, fields),
-      info: (msg, fields) => write('info', msg, fields),
-      warn: (msg, fields) => write('warn', msg, fields),
-      error: (msg, fields) => write('error', msg, fields),
-      child: (fields) => make({ ...base, ...fields }),
-    };
-  };
-  return make({});
+  const destination: DestinationStream = json ? { write: (line) => void stream.write(line) } : plain(stream);
+  const root = pino(
+    {
+      level: options.level ?? 'info',
+      base: undefined,
+      timestamp: stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      redact: { paths: REDACT, censor: '[redacted]' },
+    },
+    destination,
+  );
+  const wrap = (p: PinoLogger): Logger => ({
+    debug: (msg, fields) => p.debug(clean(fields), msg),
+    info: (msg, fields) => p.info(clean(fields), msg),
+    warn: (msg, fields) => p.warn(clean(fields), msg),
+    error: (msg, fields) => p.error(clean(fields), msg),
+    child: (fields) => wrap(p.child(clean(fields))),
+  });
+  return wrap(root);
 }
 
 export const silentLogger: Logger = createLogger({ level: 'silent' });
 
-function value(v: unknown): unknown {
-  if (v instanceof Error) return v.message;
-  return v;
-}
-
-function jsonLine(level: string, msg: string, fields: LogFields): string {
-  const out: LogFields = { time: new Date().toISOString(), level, msg };
-  for (const [k, v] of Object.entries(fields)) if (v !== undefined) out[k] = value(v);
-  return `${JSON.stringify(out)}\n`;
-}
-
-function plainLine(level: string, msg: string, fields: LogFields): string {
-  let line = `${new Date().toISOString().slice(11, 23)} ${level.toUpperCase().padEnd(5)} ${msg}`;
-  for (const [k, v] of Object.entries(fields)) {
-    if (v === undefined) continue;
-    const text = String(value(v));
-    line += ` ${k}=${/^[^\s"=]+$/.test(text) ? text : JSON.stringify(text)}`;
+/** Errors become their message; undefined fields are left out. */
+function clean(fields: LogFields | undefined): LogFields {
+  const out: LogFields = {};
+  for (const [k, v] of Object.entries(fields ?? {})) {
+    if (v !== undefined) out[k] = v instanceof Error ? v.message : v;
   }
-  return `${line}\n`;
+  return out;
+}
+
+/** pino's JSON lines turned into `12:00:03.120 INFO  msg key=value` for a person at a terminal. */
+function plain(stream: NodeJS.WritableStream): DestinationStream {
+  return {
+    write(line: string) {
+      const { time, level, msg, ...fields } = JSON.parse(line) as LogFields;
+      let out = `${String(time).slice(11, 23)} ${String(level).toUpperCase().padEnd(5)} ${String(msg)}`;
+      for (const [k, v] of Object.entries(fields)) {
+        const text = typeof v === 'string' ? v : JSON.stringify(v);
+        out += ` ${k}=${/^[^\s"=]+$/.test(text) ? text : JSON.stringify(text)}`;
+      }
+      stream.write(`${out}\n`);
+    },
+  };
 }

@@ -5,7 +5,7 @@
  */
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Batch, RegisterRequest, ReportRequest } from '@qgjob/protocol';
+import type { Batch, LogsRequest, RegisterRequest, ReportRequest } from '@qgjob/protocol';
 
 export interface Reply {
   status?: number;
@@ -17,6 +17,7 @@ export interface StubHandlers {
   register?: Handler<[RegisterRequest]>;
   claim?: Handler<[deviceId: string, waitMs: number]>;
   report?: Handler<[batchId: string, body: ReportRequest, n: number]>;
+  logs?: Handler<[batchId: string, body: LogsRequest, n: number]>;
 }
 
 export interface Stub {
@@ -24,6 +25,9 @@ export interface Stub {
   registers: RegisterRequest[];
   claims: string[];
   reports: Array<{ batchId: string; body: ReportRequest }>;
+  logs: Array<{ batchId: string; body: LogsRequest }>;
+  /** Every report and logs request, in the order they arrived. */
+  order: Array<{ kind: 'report'; body: ReportRequest } | { kind: 'logs'; body: LogsRequest }>;
   close(): Promise<void>;
 }
 
@@ -46,13 +50,14 @@ export function batchOf(id: string, jobs: string[], extra: Partial<Batch> = {}):
 }
 
 export async function startStub(handlers: StubHandlers = {}): Promise<Stub> {
-  const stub: Omit<Stub, 'url' | 'close'> = { registers: [], claims: [], reports: [] };
+  const stub: Omit<Stub, 'url' | 'close'> = { registers: [], claims: [], reports: [], logs: [], order: [] };
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://stub');
     const body = await readJson(req);
     let reply: Reply = { status: 404, body: { error: { code: 'not_found', message: 'no such route' } } };
     const claim = /^\/v1\/devices\/([^/]+)\/claim$/.exec(url.pathname);
     const report = /^\/v1\/batches\/([^/]+)\/report$/.exec(url.pathname);
+    const logs = /^\/v1\/batches\/([^/]+)\/logs$/.exec(url.pathname);
     if (url.pathname === '/v1/agents/register') {
       const request = body as RegisterRequest;
       stub.registers.push(request);
@@ -77,7 +82,16 @@ export async function startStub(handlers: StubHandlers = {}): Promise<Stub> {
       const batchId = decodeURIComponent(report[1] as string);
       const request = body as ReportRequest;
       stub.reports.push({ batchId, body: request });
+      stub.order.push({ kind: 'report', body: request });
       reply = handlers.report ? await handlers.report(batchId, request, stub.reports.length) : okReport();
+    } else if (logs) {
+      const batchId = decodeURIComponent(logs[1] as string);
+      const request = body as LogsRequest;
+      stub.logs.push({ batchId, body: request });
+      stub.order.push({ kind: 'logs', body: request });
+      reply = handlers.logs
+        ? await handlers.logs(batchId, request, stub.logs.length)
+        : { body: { accepted: request.chunks.length, truncated: [] } };
     }
     if (res.destroyed) return;
     res.writeHead(reply.status ?? 200, { 'content-type': 'application/json' });
@@ -104,4 +118,11 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 /** The job ids of every event of `type` the stub received, in order. */
 export function eventsOf(stub: Stub, type: 'install' | 'start' | 'finish'): Array<Record<string, unknown>> {
   return stub.reports.flatMap((r) => r.body.events.filter((e) => e.type === type)) as Array<Record<string, unknown>>;
+}
+
+/** The chunks the stub received for `jobId`, in order, as [stream, text]. */
+export function logTextOf(stub: Stub, jobId: string): Array<[string, string]> {
+  return stub.logs.flatMap((r) =>
+    r.body.chunks.filter((c) => c.job_id === jobId).map((c): [string, string] => [c.stream, c.text]),
+  );
 }

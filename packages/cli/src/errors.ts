@@ -36,6 +36,12 @@ export class WaitTimeoutError extends CliError {
   readonly exitCode = EXIT.timeout;
 }
 
+/** The server does not offer what the command needs (an older job-server): exit 3. */
+export class UnsupportedError extends CliError {
+  override readonly name = 'UnsupportedError';
+  readonly exitCode = EXIT.unreachable;
+}
+
 /** Ctrl-C: exit 130. */
 export class InterruptedError extends CliError {
   override readonly name = 'InterruptedError';

@@ -16,6 +16,8 @@ const COMMANDS: Record<CommandName, () => Promise<CommandModule>> = {
   wait: () => import('./commands/wait.js') as Promise<CommandModule>,
   list: () => import('./commands/list.js') as Promise<CommandModule>,
   cancel: () => import('./commands/cancel.js') as Promise<CommandModule>,
+  logs: () => import('./commands/logs.js') as Promise<CommandModule>,
+  agents: () => import('./commands/agents.js') as Promise<CommandModule>,
 };
 
 const controller = new AbortController();

@@ -6,7 +6,7 @@ import { Command, Option } from 'commander';
 import { DEFAULT_SERVER } from './constants.js';
 import { VERSION } from './version.js';
 
-export type CommandName = 'submit' | 'status' | 'wait' | 'list' | 'cancel';
+export type CommandName = 'submit' | 'status' | 'wait' | 'list' | 'cancel' | 'logs' | 'agents';
 export type Dispatch = (command: CommandName, options: Record<string, unknown>) => Promise<void>;
 
 const EXIT_CODES = `Exit codes:
@@ -29,7 +29,7 @@ const ENVIRONMENT = `Environment:
   QGJOB_SERVER            server URL(s), like --server
   QGJOB_TOKEN             API token, like --token
   NO_COLOR                no colour when set
-  QGJOB_POLL_INTERVAL_MS  how often wait polls (default 1000)
+  QGJOB_POLL_INTERVAL_MS  how often wait and logs --follow poll, in ms (default 1000)
   QGJOB_DEBUG=1           print stack traces with errors
   GITHUB_ACTIONS=true     set by GitHub Actions: see "In GitHub Actions" below`;
 
@@ -81,7 +81,9 @@ export function buildProgram(dispatch: Dispatch): Command {
         'qgjob submit --org-id=qualgent --app-version-id=xyz123 --test=tests/onboarding.spec.js',
         "qgjob submit --org-id=qualgent --app-version-id=xyz123 --test='tests/**/*.spec.js' --wait",
         'qgjob status --job-id=job_123',
+        'qgjob logs --job-id=job_123 --follow',
         'qgjob list --org-id=qualgent --status=failed',
+        'qgjob agents',
       ),
     )
     .addHelpText('after', `\n${GLOBAL_OPTIONS}\n\n${EXIT_CODES}\n\n${ENVIRONMENT}\n\n${GITHUB}`);
@@ -211,6 +213,65 @@ ${EXIT_CODES}`,
     .addHelpText('before', examples('qgjob cancel --job-id=job_123'))
     .addHelpText('after', '\nA job that is already running or finished cannot be cancelled (exit 2).')
     .action((options: Record<string, unknown>) => dispatch('cancel', options));
+
+  withGlobals(
+    program
+      .command('logs')
+      .description("Print a job's test output, every run in order; --follow prints it as it is produced.")
+      .option('--job-id <id>', 'the job whose output to print')
+      .option(
+        '--follow',
+        'keep printing new output until the job finishes; exit 0 if it passed, 1 if it failed, errored or was cancelled',
+      ),
+  )
+    .addHelpText(
+      'before',
+      examples(
+        'qgjob logs --job-id=job_123',
+        'qgjob logs --job-id=job_123 --follow',
+        'qgjob logs --job-id=job_123 --json | jq -r \'.chunks[] | select(.stream == "stderr") | .text\'',
+      ),
+    )
+    .addHelpText(
+      'after',
+      `
+The output is printed as the agent read it: stdout and stderr of the test interleaved (all on
+stdout here), after the install's output on the first run of a batch that installed, with a
+line from the agent as each run starts and ends. A retried job prints each run in turn. A
+run keeps at most 256 KiB of output; past that a line says how many bytes were dropped.
+--follow polls every QGJOB_POLL_INTERVAL_MS (default 1000) and rides out a server restart
+of up to 30 s.
+
+JSON (--json): {"job_id", "status", "chunks": [{"run", "seq", "stream", "text", "at"}]}, one
+  document once everything so far is read. With --follow, one JSON object per line instead:
+  {"job_id", "run", "seq", "stream", "text", "at"} for each chunk as it arrives, then
+  {"job_id", "status"} when the job has finished. stream is stdout, stderr, install or agent.
+
+Exit codes:
+  0    printed (with --follow: the job passed)
+  1    with --follow: the job failed, errored or was cancelled
+  2    no such job, or a bad flag
+  3    server unreachable or server error
+  4    authentication or permission error
+  130  interrupted (the job keeps running)`,
+    )
+    .action((options: Record<string, unknown>) => dispatch('logs', options));
+
+  withGlobals(
+    program.command('agents').description('List the agents and their devices: state, current group, installed builds.'),
+  )
+    .addHelpText('before', examples('qgjob agents', 'qgjob agents --json'))
+    .addHelpText(
+      'after',
+      `
+One row per device. STATE is busy (holding a batch), idle (waiting for work) or offline (not
+heard from for 60 s). GROUP is the org/app version of the batch it runs. LAST SEEN is the
+agent's last request. WARM lists the builds the device holds installed, one per org.
+
+JSON (--json): {"agents": [{"id", "name", "last_seen_at", "devices": [{"id", "name", "target",
+  "state", "batch_id", "org_id", "app_version_id", "warm": [{"org_id", "app_version_id"}]}]}]}`,
+    )
+    .action((options: Record<string, unknown>) => dispatch('agents', options));
 
   return program;
 }

@@ -2,10 +2,19 @@
  * A stand-in job-server for CLI tests: just enough of the /v1 API, in memory. Every read
  * moves each unfinished job one step (queued → running → outcome); a test whose path
  * contains `fail` fails, `error` errors, `slow` never finishes, anything else passes.
+ * A job's log gets a line at each step (`start <path>`, then `<status>`), so reading its
+ * logs also moves it; `agents` is what GET /v1/agents answers (404 while undefined).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Job, JobStatus, SubmitRequest } from '@qgjob/protocol';
+import {
+  type AgentList,
+  isTerminal,
+  type Job,
+  type JobStatus,
+  type LogChunk,
+  type SubmitRequest,
+} from '@qgjob/protocol';
 
 export interface FakeServer {
   url: string;
@@ -13,6 +22,8 @@ export interface FakeServer {
   /** Idempotency keys received, in order. */
   keys: string[];
   requests: string[];
+  logs: Map<string, LogChunk[]>;
+  agents: AgentList | undefined;
   close(): Promise<void>;
 }
 
@@ -66,7 +77,18 @@ export async function startFakeServer(options: { token?: string } = {}): Promise
   const submissions = new Map<string, string[]>();
   const keys: string[] = [];
   const requests: string[] = [];
+  const logs = new Map<string, LogChunk[]>();
   let seq = 0;
+  /** Moves the job one step and logs the step. */
+  const step = (job: Job, now: string) => {
+    const before = job.status;
+    advance(job, now);
+    if (job.status === before) return;
+    const chunks = logs.get(job.id) ?? [];
+    const text = job.status === 'running' ? `start ${job.test_path}\n` : `${job.status}\n`;
+    chunks.push({ run: 1, seq: chunks.length + 1, stream: 'stdout', text, at: now });
+    logs.set(job.id, chunks);
+  };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://x');
@@ -83,6 +105,26 @@ export async function startFakeServer(options: { token?: string } = {}): Promise
     const cancelId = param('POST', /^\/v1\/jobs\/([^/]+)\/cancel$/);
     const jobId = param('GET', /^\/v1\/jobs\/([^/]+)$/);
     const submissionParam = param('GET', /^\/v1\/submissions\/([^/]+)$/);
+    const logsId = param('GET', /^\/v1\/jobs\/([^/]+)\/logs$/);
+    if (req.method === 'GET' && url.pathname === '/v1/agents') {
+      return fake.agents ? send(res, 200, fake.agents) : notFound();
+    }
+    if (logsId !== undefined) {
+      const job = jobs.get(logsId);
+      if (!job) return notFound();
+      step(job, now);
+      const all = logs.get(job.id) ?? [];
+      const after = url.searchParams.has('after') ? Number(url.searchParams.get('after')) : 0;
+      const page = all.slice(after, after + 2);
+      const next = after + page.length;
+      return send(res, 200, {
+        job_id: job.id,
+        status: job.status,
+        chunks: page,
+        next_after: next === 0 ? null : String(next),
+        done: isTerminal(job.status) && next === all.length,
+      });
+    }
     if (req.method === 'POST' && url.pathname === '/v1/jobs') {
       keys.push(String(req.headers['idempotency-key'] ?? ''));
       const body = (await readBody(req)) as SubmitRequest;
@@ -156,7 +198,7 @@ export async function startFakeServer(options: { token?: string } = {}): Promise
     if (jobId !== undefined) {
       const job = jobs.get(jobId);
       if (!job) return notFound();
-      advance(job, now);
+      step(job, now);
       return send(res, 200, job);
     }
     if (submissionParam !== undefined) {
@@ -164,7 +206,7 @@ export async function startFakeServer(options: { token?: string } = {}): Promise
       const ids = submissions.get(id);
       if (!ids) return notFound();
       const list = ids.map((jobId) => jobs.get(jobId) as Job);
-      for (const job of list) advance(job, now);
+      for (const job of list) step(job, now);
       return send(res, 200, {
         id,
         org_id: list[0]?.org_id ?? 'x',
@@ -180,15 +222,18 @@ export async function startFakeServer(options: { token?: string } = {}): Promise
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  return {
+  const fake: FakeServer = {
     url: `http://127.0.0.1:${port}`,
     jobs,
     keys,
     requests,
+    logs,
+    agents: undefined,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
         server.close(() => resolve());
       }),
   };
+  return fake;
 }

@@ -7,11 +7,15 @@
  * carrying an idempotency key) are retried.
  */
 import type {
+  AgentList,
   ClaimResponse,
   ErrorBody,
   Job,
   JobList,
+  JobLogs,
   ListJobsQuery,
+  LogsRequest,
+  LogsResponse,
   RegisterRequest,
   RegisterResponse,
   ReportRequest,
@@ -179,6 +183,16 @@ export class QgjobClient {
     return this.request(`/v1/submissions/${encodeURIComponent(id)}`);
   }
 
+  /** A job's run logs after the cursor `after` (the `next_after` of the previous answer). */
+  getLogs(jobId: string, after?: string | null): Promise<JobLogs> {
+    return this.request(`/v1/jobs/${encodeURIComponent(jobId)}/logs`, { query: { after: after ?? undefined } });
+  }
+
+  /** The agents and their devices: state, current group, builds held. */
+  listAgents(): Promise<AgentList> {
+    return this.request('/v1/agents');
+  }
+
   /** Agent: announce this host and its devices (idempotent by agent name). */
   registerAgent(body: RegisterRequest): Promise<RegisterResponse> {
     return this.request('/v1/agents/register', { method: 'POST', body, repeatable: true });
@@ -201,6 +215,14 @@ export class QgjobClient {
       body,
       repeatable: true,
     });
+  }
+
+  /**
+   * Agent: append output to the running runs of a batch. Repeated like a report; a request
+   * that timed out after the server stored it may store its chunks twice (rare, and only text).
+   */
+  sendLogs(batchId: string, body: LogsRequest): Promise<LogsResponse> {
+    return this.request(`/v1/batches/${encodeURIComponent(batchId)}/logs`, { method: 'POST', body, repeatable: true });
   }
 
   health(): Promise<{ status: string }> {

@@ -11,8 +11,10 @@ import { installAuth } from './http/auth.js';
 import { installErrorHandler } from './http/error-handler.js';
 import { validatorCompiler } from './http/validation.js';
 import { agentRoutes } from './routes/agents.js';
+import { dashboardRoutes } from './routes/dashboard.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
+import { logRoutes } from './routes/logs.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { type AuthOptions, AuthService } from './services/auth.js';
@@ -92,7 +94,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     reads: new RateLimiter(limits.readsPerSecond, limits.readsPerSecond * 2),
   });
   const queue = new QueueService(options.db, metrics, wakeups, limits.maxQueuedPerOrg);
-  const scheduler = new Scheduler(options.db, wakeups, metrics, options.scheduler);
+  const scheduler = new Scheduler(options.db, wakeups, metrics, { log: http.log, ...options.scheduler });
   // Closing: long-polls answer "no batch" at once instead of holding the shutdown.
   const shutdown = new AbortController();
   const reaper = setInterval(() => {
@@ -106,7 +108,9 @@ export async function buildApp(options: AppOptions): Promise<App> {
   });
   healthRoutes(http, options.db);
   jobRoutes(http, queue);
+  logRoutes(http, options.db);
   agentRoutes(http, scheduler, shutdown.signal);
+  dashboardRoutes(http, options.db, auth, shutdown.signal);
   metricsRoutes(http, metrics);
   tokenRoutes(http, auth);
   return { http, auth, queue, scheduler, metrics };

@@ -115,6 +115,10 @@ async function main(): Promise<void> {
       logger: {
         level,
         redact: { paths: ['req.headers.authorization', 'headers.authorization', '*.token'], censor: '[redacted]' },
+        // JSON lines for log collectors; readable lines only when a person watches a terminal.
+        ...(process.stdout.isTTY
+          ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } }
+          : {}),
       },
       scheduler: { policy: POLICIES[policyName as PolicyName], leaseMs, maxDevicesPerOrg },
       auth: open ? { mode: 'open' } : { mode: 'tokens', adminToken },

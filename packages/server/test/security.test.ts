@@ -32,7 +32,11 @@ type Route =
   | 'report'
   | 'createToken'
   | 'listTokens'
-  | 'revokeToken';
+  | 'revokeToken'
+  | 'jobLogs'
+  | 'sendLogs'
+  | 'overview'
+  | 'agents';
 
 // The intended answer of each route to each caller (401 for none/bad/revoked/expired everywhere).
 const EXPECTED: Record<Route, Record<'otherOrg' | 'ownOrg' | 'agent' | 'otherAgent' | 'admin', number>> = {
@@ -47,7 +51,13 @@ const EXPECTED: Record<Route, Record<'otherOrg' | 'ownOrg' | 'agent' | 'otherAge
   createToken: { otherOrg: 403, ownOrg: 403, agent: 403, otherAgent: 403, admin: 201 },
   listTokens: { otherOrg: 403, ownOrg: 403, agent: 403, otherAgent: 403, admin: 200 },
   revokeToken: { otherOrg: 403, ownOrg: 403, agent: 403, otherAgent: 403, admin: 200 },
+  jobLogs: { otherOrg: 404, ownOrg: 200, agent: 403, otherAgent: 403, admin: 200 },
+  sendLogs: { otherOrg: 403, ownOrg: 403, agent: 200, otherAgent: 404, admin: 200 },
+  // An org sees only its own org in these (checked in overview.test.ts); agents see nothing.
+  overview: { otherOrg: 200, ownOrg: 200, agent: 403, otherAgent: 403, admin: 200 },
+  agents: { otherOrg: 200, ownOrg: 200, agent: 403, otherAgent: 403, admin: 200 },
 };
+// GET /v1/events (the same data as /v1/overview, as a stream) is covered in overview.test.ts.
 
 describe('credentials and isolation', () => {
   let store: TestDb;
@@ -94,6 +104,7 @@ describe('credentials and isolation', () => {
       agentName,
       deviceId,
       batchId: batch.id,
+      batchJobId: batch.jobs[0]?.id as string,
       spareTokenId: spare.id,
     };
   }
@@ -122,6 +133,18 @@ describe('credentials and isolation', () => {
         return ['GET', '/v1/tokens'];
       case 'revokeToken':
         return ['POST', `/v1/tokens/${fx.spareTokenId}/revoke`];
+      case 'jobLogs':
+        return ['GET', `/v1/jobs/${fx.jobId}/logs`];
+      case 'sendLogs':
+        return [
+          'POST',
+          `/v1/batches/${fx.batchId}/logs`,
+          { chunks: [{ job_id: fx.batchJobId, stream: 'stdout', text: 'x' }] },
+        ];
+      case 'overview':
+        return ['GET', '/v1/overview'];
+      case 'agents':
+        return ['GET', '/v1/agents'];
     }
   }
 

@@ -12,7 +12,7 @@ import { runInstallCommand } from './install.js';
 import { Mutex } from './mutex.js';
 import { runOutcome } from './outcome.js';
 import { runProcess } from './process.js';
-import type { ExecContext, Executor, InstallOutcome, RunOutcome } from './types.js';
+import type { ExecContext, Executor, InstallOutcome, OutputSink, RunOutcome } from './types.js';
 
 export interface AppwrightOptions {
   workdir: string;
@@ -32,16 +32,16 @@ export class AppwrightExecutor implements Executor {
 
   constructor(private readonly options: AppwrightOptions) {}
 
-  install(ctx: ExecContext, signal: AbortSignal): Promise<InstallOutcome> {
+  install(ctx: ExecContext, signal: AbortSignal, output?: OutputSink): Promise<InstallOutcome> {
     const { installCommand, workdir, installTimeoutMs, killGraceMs } = this.options;
     return runInstallCommand(
       ctx,
-      { command: installCommand, workdir, timeoutMs: installTimeoutMs, killGraceMs },
+      { command: installCommand, workdir, timeoutMs: installTimeoutMs, killGraceMs, onOutput: output },
       signal,
     );
   }
 
-  async run(job: BatchJob, ctx: ExecContext, signal: AbortSignal): Promise<RunOutcome> {
+  async run(job: BatchJob, ctx: ExecContext, signal: AbortSignal, output?: OutputSink): Promise<RunOutcome> {
     const shared = ctx.device.target !== 'browserstack' && !this.options.localParallel;
     if (shared && !(await this.appiumPort.acquire(signal))) {
       return { status: 'errored', duration_ms: 0, error: `killed before it started: ${describe(signal.reason)}` };
@@ -56,6 +56,7 @@ export class AppwrightExecutor implements Executor {
         timeoutMs: this.options.testTimeoutMs,
         signal,
         killGraceMs: this.options.killGraceMs,
+        onOutput: output,
       });
       return runOutcome(result, { what: 'npx appwright', timeoutMs: this.options.testTimeoutMs });
     } finally {

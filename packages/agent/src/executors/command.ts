@@ -10,7 +10,7 @@ import { noInstall, runInstallCommand } from './install.js';
 import { runOutcome } from './outcome.js';
 import { runProcess } from './process.js';
 import { fillCommand } from './template.js';
-import type { ExecContext, Executor, InstallOutcome, RunOutcome } from './types.js';
+import type { ExecContext, Executor, InstallOutcome, OutputSink, RunOutcome } from './types.js';
 
 export const COMMAND_PLACEHOLDERS = [
   'test_path',
@@ -38,17 +38,17 @@ export class CommandExecutor implements Executor {
 
   constructor(private readonly options: CommandOptions) {}
 
-  install(ctx: ExecContext, signal: AbortSignal): Promise<InstallOutcome> {
+  install(ctx: ExecContext, signal: AbortSignal, output?: OutputSink): Promise<InstallOutcome> {
     const { installCommand, workdir, installTimeoutMs, killGraceMs } = this.options;
     if (installCommand === undefined) return noInstall();
     return runInstallCommand(
       ctx,
-      { command: installCommand, workdir, timeoutMs: installTimeoutMs, killGraceMs },
+      { command: installCommand, workdir, timeoutMs: installTimeoutMs, killGraceMs, onOutput: output },
       signal,
     );
   }
 
-  async run(job: BatchJob, ctx: ExecContext, signal: AbortSignal): Promise<RunOutcome> {
+  async run(job: BatchJob, ctx: ExecContext, signal: AbortSignal, output?: OutputSink): Promise<RunOutcome> {
     const line = fillCommand(this.options.template, {
       test_path: job.test_path,
       app_version_id: ctx.batch.app_version_id,
@@ -67,6 +67,7 @@ export class CommandExecutor implements Executor {
       timeoutMs: this.options.testTimeoutMs,
       signal,
       killGraceMs: this.options.killGraceMs,
+      onOutput: output,
     });
     return runOutcome(result, { what: 'command', timeoutMs: this.options.testTimeoutMs, viaShell: true });
   }

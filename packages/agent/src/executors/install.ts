@@ -8,7 +8,7 @@ import { testEnv } from './env.js';
 import { installOutcome } from './outcome.js';
 import { runProcess } from './process.js';
 import { fillCommand, placeholders } from './template.js';
-import type { ExecContext, InstallOutcome } from './types.js';
+import type { ExecContext, InstallOutcome, OutputSink } from './types.js';
 
 export const DEFAULT_INSTALL_COMMAND = 'adb -s {device} install -r {app_path}';
 export const INSTALL_PLACEHOLDERS = ['device', 'app_path', 'app_version_id', 'target'];
@@ -18,6 +18,7 @@ export interface InstallCommandOptions {
   workdir: string;
   timeoutMs: number;
   killGraceMs?: number;
+  onOutput?: OutputSink;
 }
 
 export async function runInstallCommand(
@@ -49,6 +50,7 @@ export async function runInstallCommand(
     timeoutMs: options.timeoutMs,
     signal,
     killGraceMs: options.killGraceMs,
+    onOutput: options.onOutput,
   });
   return installOutcome(result, { what: 'install command', timeoutMs: options.timeoutMs, viaShell: true });
 }

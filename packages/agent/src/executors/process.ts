@@ -1,13 +1,14 @@
 /**
  * Runs one child process the way a test must run: in its own process group, with a
  * timeout, killable through an AbortSignal, and keeping only the tail of its output for
- * the error message. When it ends, whatever it left running in its group is terminated
+ * the error message (all of it goes to `onOutput` as it comes, for the run's log). When it ends, whatever it left running in its group is terminated
  * too, so the next test on the device starts clean.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { ForcedStopError } from '../errors.js';
 import { sleep } from '../sleep.js';
 import { groupAlive, killGroup, terminateGroup } from './process-group.js';
+import type { OutputSink } from './types.js';
 
 export interface ProcessSpec {
   command: string;
@@ -20,6 +21,8 @@ export interface ProcessSpec {
   killGraceMs?: number;
   /** Output kept for the error message. Default 3500 characters. */
   tailChars?: number;
+  /** Every piece of output as it is read. */
+  onOutput?: OutputSink;
 }
 
 export type ProcessEnd =
@@ -80,9 +83,15 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
       stop({ kind: 'aborted', reason: spec.signal.reason }, spec.signal.reason instanceof ForcedStopError);
     spec.signal.addEventListener('abort', onAbort, { once: true });
     const closed = new Promise<void>((r) => child.once('close', () => r()));
-    for (const stream of [child.stdout, child.stderr]) {
+    for (const [name, stream] of [
+      ['stdout', child.stdout],
+      ['stderr', child.stderr],
+    ] as const) {
       stream?.setEncoding('utf8');
-      stream?.on('data', keep);
+      stream?.on('data', (chunk: string) => {
+        keep(chunk);
+        spec.onOutput?.(name, chunk);
+      });
     }
 
     const settle = (end: ProcessEnd) => {

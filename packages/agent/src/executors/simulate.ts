@@ -1,13 +1,15 @@
 /**
  * No device at all, for demos and benchmarks — the only executor that pretends. An install
  * takes installMs, a test testMs; a test whose path matches `fail` fails, every other
- * passes. Deterministic: the same batch always gives the same verdicts.
+ * passes. Deterministic: the same batch always gives the same verdicts, and the same few
+ * output lines (`simulate: running tests/x.spec.js`, then `passed` or `failed: …`), so a
+ * demo's run logs have something to show.
  */
 import type { BatchJob } from '@qgjob/protocol';
 import { formatDuration } from '../duration.js';
 import { describe } from '../errors.js';
 import { sleep } from '../sleep.js';
-import type { ExecContext, Executor, InstallOutcome, RunOutcome } from './types.js';
+import type { ExecContext, Executor, InstallOutcome, OutputSink, RunOutcome } from './types.js';
 
 export interface SimulateOptions {
   testMs: number;
@@ -22,17 +24,20 @@ export class SimulateExecutor implements Executor {
 
   constructor(private readonly options: SimulateOptions) {}
 
-  async install(_ctx: ExecContext, signal: AbortSignal): Promise<InstallOutcome> {
+  async install(ctx: ExecContext, signal: AbortSignal, output?: OutputSink): Promise<InstallOutcome> {
     const started = performance.now();
+    output?.('stdout', `simulate: installing ${ctx.batch.app_version_id} on ${ctx.device.name}\n`);
     await sleep(this.options.installMs, signal);
     const duration_ms = Math.round(performance.now() - started);
     if (signal.aborted) return { ok: false, duration_ms, error: `install was killed: ${describe(signal.reason)}` };
+    output?.('stdout', 'installed\n');
     return { ok: true, duration_ms };
   }
 
-  async run(job: BatchJob, _ctx: ExecContext, signal: AbortSignal): Promise<RunOutcome> {
+  async run(job: BatchJob, _ctx: ExecContext, signal: AbortSignal, output?: OutputSink): Promise<RunOutcome> {
     const { testMs, fail, testTimeoutMs } = this.options;
     const started = performance.now();
+    output?.('stdout', `simulate: running ${job.test_path}\n`);
     const timedOut = testTimeoutMs !== undefined && testMs > testTimeoutMs;
     await sleep(timedOut ? testTimeoutMs : testMs, signal);
     const duration_ms = Math.round(performance.now() - started);
@@ -41,8 +46,11 @@ export class SimulateExecutor implements Executor {
       return { status: 'errored', duration_ms, error: `test timed out after ${formatDuration(testTimeoutMs)}` };
     }
     if (fail?.test(job.test_path)) {
-      return { status: 'failed', duration_ms, error: `simulated failure: ${job.test_path} matches --sim-fail ${fail}` };
+      const error = `simulated failure: ${job.test_path} matches --sim-fail ${fail}`;
+      output?.('stderr', `failed: ${error}\n`);
+      return { status: 'failed', duration_ms, error };
     }
+    output?.('stdout', 'passed\n');
     return { status: 'passed', duration_ms };
   }
 }

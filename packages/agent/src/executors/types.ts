@@ -25,12 +25,15 @@ export interface RunOutcome {
   error?: string;
 }
 
+/** Receives output as it is produced (decoded UTF-8, split anywhere but inside a character). */
+export type OutputSink = (stream: 'stdout' | 'stderr', text: string) => void;
+
 export interface Executor {
   readonly name: string;
   /** Puts the batch's app on the device. Aborting `signal` kills the install. */
-  install(ctx: ExecContext, signal: AbortSignal): Promise<InstallOutcome>;
+  install(ctx: ExecContext, signal: AbortSignal, output?: OutputSink): Promise<InstallOutcome>;
   /** Runs one test. Never throws; aborting `signal` kills it and yields `errored`. */
-  run(job: BatchJob, ctx: ExecContext, signal: AbortSignal): Promise<RunOutcome>;
+  run(job: BatchJob, ctx: ExecContext, signal: AbortSignal, output?: OutputSink): Promise<RunOutcome>;
 }
 
 /** Longest `error` the protocol accepts. */

@@ -59,6 +59,18 @@ export function jobRoutes(app: FastifyInstance, queue: QueueService): void {
         );
       }
       const result = await queue.submit(request.body, key);
+      const created = result.response.jobs.filter((j) => !j.deduplicated);
+      request.log.info(
+        {
+          submission: result.response.submission_id,
+          org: request.body.org_id,
+          app_version: request.body.app_version_id,
+          jobs: created.map((j) => j.id),
+          deduplicated: result.response.jobs.length - created.length,
+          replayed: result.replayed,
+        },
+        'jobs submitted',
+      );
       return reply.status(result.replayed ? 200 : 201).send(result.response);
     },
   );
@@ -98,7 +110,11 @@ export function jobRoutes(app: FastifyInstance, queue: QueueService): void {
     {
       schema: { summary: 'Cancel a queued job', tags: ['jobs'], params: IdParams, response: { 200: Job, ...errors } },
     },
-    (request) => queue.cancelJob(request.params.id, orgScope(allow(request, 'org', 'admin'))),
+    async (request) => {
+      const job = await queue.cancelJob(request.params.id, orgScope(allow(request, 'org', 'admin')));
+      request.log.info({ job: job.id, org: job.org_id }, 'job cancelled');
+      return job;
+    },
   );
 
   app.get<{ Params: Static<typeof IdParams> }>(

@@ -1,8 +1,8 @@
 /** The Prometheus series of SPEC.md, one registry per job-server. */
 import { TARGETS } from '@qgjob/protocol';
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Db } from '../db/db.js';
-import { queueDepthByTarget } from '../store/stats.js';
+import { devicesByState, queueDepthByTarget } from '../store/stats.js';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -28,7 +28,49 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly installsAvoided = new Counter({
+    name: 'qgjob_installs_avoided_total',
+    help: 'Runs that started on a device already holding their build (no install).',
+    registers: [this.registry],
+  });
+  readonly queueWait = new Histogram({
+    name: 'qgjob_queue_wait_seconds',
+    help: 'From a job entering the queue to its run starting.',
+    labelNames: ['target'] as const,
+    buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600],
+    registers: [this.registry],
+  });
+  readonly runDuration = new Histogram({
+    name: 'qgjob_run_duration_seconds',
+    help: 'How long runs took, by how they ended.',
+    labelNames: ['target', 'status'] as const,
+    buckets: [0.1, 1, 5, 15, 30, 60, 120, 300, 600, 1800],
+    registers: [this.registry],
+  });
+  readonly leaseExpirations = new Counter({
+    name: 'qgjob_lease_expirations_total',
+    help: 'Batches whose lease expired (agent or host gone) and were taken back.',
+    registers: [this.registry],
+  });
+  readonly retries = new Counter({
+    name: 'qgjob_retries_total',
+    help: 'Jobs put back in the queue for another run, by reason.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   constructor(db: Db) {
+    new Gauge({
+      name: 'qgjob_devices',
+      help: 'Devices per target and state (busy, idle, offline).',
+      labelNames: ['target', 'state'] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const target of TARGETS) for (const state of ['busy', 'idle', 'offline']) this.set({ target, state }, 0);
+        for (const r of await devicesByState(db, 60_000)) this.set({ target: r.target, state: r.state }, r.n);
+      },
+    });
     new Gauge({
       name: 'qgjob_queue_depth',
       help: 'Queued jobs per target.',

@@ -30,7 +30,16 @@ import type { Metrics } from './metrics.js';
 import { DEFAULT_POLICY_CONFIG, POLICIES, type Policy, type PolicyConfig, shouldYield } from './policy.js';
 import type { Wakeups } from './wakeups.js';
 
+/** What the scheduler logs through: pino's shape, one line per state change. */
+export interface SchedulerLog {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+}
+
+const SILENT: SchedulerLog = { info() {}, warn() {} };
+
 export interface SchedulerOptions {
+  log?: SchedulerLog;
   policy?: Policy;
   config?: Partial<PolicyConfig>;
   /** How long a batch lease lasts without a report. */
@@ -60,6 +69,7 @@ export class Scheduler {
   private readonly retryBaseMs: number;
   private readonly pollMs: number;
   private readonly maxDevicesPerOrg: number;
+  private readonly log: SchedulerLog;
 
   constructor(
     private readonly db: Db,
@@ -76,6 +86,7 @@ export class Scheduler {
     this.retryBaseMs = options.retryBaseMs ?? 2_000;
     this.pollMs = options.pollMs ?? 2_000;
     this.maxDevicesPerOrg = options.maxDevicesPerOrg ?? Number.POSITIVE_INFINITY;
+    this.log = options.log ?? SILENT;
   }
 
   /** `agentToken`: the agent token calling (undefined: open mode or an admin). */
@@ -125,7 +136,7 @@ export class Scheduler {
       if (device.batch_id) {
         await this.abandonBatch(
           tx,
-          { id: device.batch_id, device_id: device.id },
+          { id: device.batch_id, device_id: device.id, target: device.target },
           'the agent asked for new work for this device while holding it',
         );
         await batches.endBatch(tx, device.batch_id, 'expired');
@@ -211,6 +222,19 @@ export class Scheduler {
     if (result.batch) {
       this.metrics.batches.inc();
       if (result.batch.install) this.metrics.appInstalls.inc();
+      const b = result.batch;
+      this.log.info(
+        {
+          batch: b.id,
+          device: b.device_id,
+          org: b.org_id,
+          app_version: b.app_version_id,
+          target: b.target,
+          jobs: b.jobs.map((j) => j.id),
+          install: b.install,
+        },
+        'batch leased',
+      );
     }
     return result;
   }
@@ -278,7 +302,7 @@ export class Scheduler {
       }
     }
     if (starts.length > 0) {
-      await runs.startRuns(tx, {
+      const started = await runs.startRuns(tx, {
         jobIds: starts,
         runIds: starts.map(() => newId('run')),
         batchId: batch.id,
@@ -286,14 +310,38 @@ export class Scheduler {
         device: batch.device_name,
         batchInstalled: batch.install,
       });
+      for (const r of started) {
+        this.metrics.queueWait.observe({ target: batch.target }, Math.max(0, r.wait_ms) / 1000);
+        if (!r.app_installed) this.metrics.installsAvoided.inc();
+        this.log.info(
+          {
+            job: r.job_id,
+            run: r.n,
+            batch: batch.id,
+            device: batch.device_name,
+            agent: batch.agent_name,
+            installed: r.app_installed,
+          },
+          'run started',
+        );
+      }
     }
     if (passes.length > 0) {
-      const n = await runs.passRuns(tx, {
+      const durations = await runs.passRuns(tx, {
         jobIds: passes.map((p) => p.jobId),
         durations: passes.map((p) => p.durationMs),
         batchId: batch.id,
       });
-      for (let i = 0; i < n; i++) finished.push('passed');
+      for (const d of durations) {
+        finished.push('passed');
+        this.metrics.runDuration.observe({ target: batch.target, status: 'passed' }, (d ?? 0) / 1000);
+      }
+      for (const p of passes) {
+        this.log.info(
+          { job: p.jobId, batch: batch.id, device: batch.device_name, agent: batch.agent_name },
+          'run passed',
+        );
+      }
     }
     for (const e of others) {
       const r = await this.finish(tx, batch, e.job_id, e.status, e.error ?? null, e.duration_ms ?? null);
@@ -306,7 +354,7 @@ export class Scheduler {
   /** Records a run's end and moves its job on: final, or back to the queue for a retry. */
   private async finish(
     tx: Queryable,
-    batch: { id: string; device_id: string },
+    batch: { id: string; device_id: string; target?: Target },
     jobId: string,
     status: 'passed' | 'failed' | 'errored' | 'lost',
     error: string | null,
@@ -314,6 +362,8 @@ export class Scheduler {
   ): Promise<{ finished?: string; requeued: boolean }> {
     const run = await runs.finishRun(tx, { jobId, batchId: batch.id, status, error, durationMs });
     if (!run) return { requeued: false };
+    this.metrics.runDuration.observe({ target: batch.target ?? 'unknown', status }, (run.duration_ms ?? 0) / 1000);
+    const ids = { job: jobId, run: run.n, batch: batch.id, device: batch.device_id };
     if (status === 'passed') {
       await runs.completeJob(tx, { jobId, status: 'passed', error: null });
       return { finished: 'passed', requeued: false };
@@ -321,8 +371,11 @@ export class Scheduler {
     if (status === 'failed') {
       if (run.test_failures <= run.max_retries) {
         await runs.requeueJob(tx, { jobId, delayMs: 0, infra: false, deviceId: null });
+        this.metrics.retries.inc({ reason: 'test_failure' });
+        this.log.info({ ...ids, reason: 'test failed, retries left' }, 'job requeued');
         return { requeued: true };
       }
+      this.log.info({ ...ids, error }, 'run failed');
       await runs.completeJob(tx, { jobId, status: 'failed', error });
       return { finished: 'failed', requeued: false };
     }
@@ -332,9 +385,12 @@ export class Scheduler {
       const backoff = this.retryBaseMs * 2 ** run.infra_failures;
       const delayMs = status === 'lost' ? 0 : backoff / 2 + Math.random() * (backoff / 2);
       await runs.requeueJob(tx, { jobId, delayMs, infra: true, deviceId: batch.device_id });
+      this.metrics.retries.inc({ reason: status === 'lost' ? 'lost' : 'infra_error' });
+      this.log.info({ ...ids, reason: status, error, delay_ms: Math.round(delayMs) }, 'job requeued');
       return { requeued: true };
     }
     const reason = `${error ?? status}; gave up after ${run.infra_failures + 1} infrastructure errors`;
+    this.log.warn({ ...ids, error: reason }, 'job errored');
     await runs.completeJob(tx, { jobId, status: 'errored', error: reason });
     return { finished: 'errored', requeued: false };
   }
@@ -350,6 +406,10 @@ export class Scheduler {
       for (const b of rows) await this.expireBatch(tx, b, 'lease expired: no report from the agent in time');
       return rows;
     });
+    for (const b of expired) {
+      this.metrics.leaseExpirations.inc();
+      this.log.warn({ batch: b.id, device: b.device_id, target: b.target }, 'lease expired: batch taken back');
+    }
     for (const t of new Set(expired.map((b) => b.target))) this.wakeups.queued(t);
     return expired.length;
   }
@@ -365,7 +425,11 @@ export class Scheduler {
     if (released) this.wakeups.queued(batch.target);
   }
 
-  private async expireBatch(tx: Queryable, b: { id: string; device_id: string }, reason: string): Promise<void> {
+  private async expireBatch(
+    tx: Queryable,
+    b: { id: string; device_id: string; target?: Target },
+    reason: string,
+  ): Promise<void> {
     await this.abandonBatch(tx, b, reason);
     await batches.endBatch(tx, b.id, 'expired');
     await agents.clearDeviceBatch(tx, b.device_id, b.id);
@@ -377,7 +441,7 @@ export class Scheduler {
    */
   private async abandonBatch(
     tx: Queryable,
-    batch: { id: string; device_id: string },
+    batch: { id: string; device_id: string; target?: Target },
     reason: string,
   ): Promise<boolean> {
     let requeued = (await batches.releaseJobs(tx, batch.id, null)) > 0;

@@ -13,6 +13,7 @@ export async function getRunsOfJob(q: Queryable, jobId: string): Promise<RunRow[
 export interface FinishedRun {
   job_id: string;
   n: number;
+  duration_ms: number | null;
   max_retries: number;
   infra_failures: number;
   /** Runs of this job that failed by the test's own verdict, this one included. */
@@ -35,8 +36,8 @@ export async function finishRun(
        UPDATE runs SET status = $3, error = $4, finished_at = now(),
               duration_ms = coalesce($5::int, (extract(epoch FROM now() - started_at) * 1000)::int)
         WHERE job_id = $1 AND batch_id = $2 AND status = 'running'
-        RETURNING job_id, n)
-     SELECT r.job_id, r.n, j.max_retries, j.infra_failures,
+        RETURNING job_id, n, duration_ms)
+     SELECT r.job_id, r.n, r.duration_ms, j.max_retries, j.infra_failures,
             (SELECT count(*)::int FROM runs x WHERE x.job_id = r.job_id AND (x.status = 'failed' OR x.n = r.n AND $3 = 'failed'))
               AS test_failures
        FROM r JOIN jobs j ON j.id = r.job_id`,
@@ -85,6 +86,14 @@ export async function runningJobsOfBatch(q: Queryable, batchId: string): Promise
   return rows.map((r) => r.job_id);
 }
 
+export interface StartedRun {
+  job_id: string;
+  n: number;
+  app_installed: boolean;
+  /** Since the job (re)entered the queue. */
+  wait_ms: number;
+}
+
 /**
  * `startRun` for many jobs of one batch in one statement. `firstJobId` is the job the
  * agent started first: if the batch installed and has no run yet, its run is the one
@@ -94,40 +103,43 @@ export async function runningJobsOfBatch(q: Queryable, batchId: string): Promise
 export async function startRuns(
   q: Queryable,
   r: { jobIds: string[]; runIds: string[]; batchId: string; agent: string; device: string; batchInstalled: boolean },
-): Promise<number> {
-  const { rowCount } = await q.query(
+): Promise<StartedRun[]> {
+  const { rows } = await q.query<StartedRun>(
     `WITH first AS (SELECT NOT EXISTS (SELECT 1 FROM runs WHERE batch_id = $3) AS is_first),
           ids AS (SELECT * FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(job_id, run_id, ord)),
           j AS (
             UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = coalesce(started_at, now())
               FROM ids
              WHERE jobs.id = ids.job_id AND jobs.batch_id = $3 AND jobs.status = 'assigned'
-             RETURNING jobs.id, jobs.attempts, ids.run_id, ids.ord)
+             RETURNING jobs.id, jobs.attempts, jobs.queued_at, ids.run_id, ids.ord)
      INSERT INTO runs (id, job_id, n, status, agent, device, batch_id, app_installed, started_at)
      SELECT j.run_id, j.id, j.attempts, 'running', $4, $5, $3, $6 AND first.is_first AND j.ord = 1, clock_timestamp()
        FROM j, first
-      ORDER BY j.ord`,
+      ORDER BY j.ord
+     RETURNING job_id, n, app_installed,
+               (extract(epoch FROM started_at - (SELECT queued_at FROM j WHERE j.id = runs.job_id)) * 1000)::float8 AS wait_ms`,
     [r.jobIds, r.runIds, r.batchId, r.agent, r.device, r.batchInstalled],
   );
-  return rowCount;
+  return rows;
 }
 
-/** Ends the running runs of these jobs in this batch as passed, and the jobs with them. Returns how many. */
+/** Ends the running runs of these jobs in this batch as passed, and the jobs with them. Returns the runs' durations. */
 export async function passRuns(
   q: Queryable,
   r: { jobIds: string[]; durations: (number | null)[]; batchId: string },
-): Promise<number> {
-  const { rowCount } = await q.query(
+): Promise<number[]> {
+  const { rows } = await q.query<{ duration_ms: number }>(
     `WITH r AS (
        UPDATE runs SET status = 'passed', finished_at = now(),
               duration_ms = coalesce(d.duration_ms, (extract(epoch FROM now() - runs.started_at) * 1000)::int)
          FROM unnest($1::text[], $2::int[]) AS d(job_id, duration_ms)
         WHERE runs.job_id = d.job_id AND runs.batch_id = $3 AND runs.status = 'running'
-        RETURNING runs.job_id)
+        RETURNING runs.job_id, runs.duration_ms)
      UPDATE jobs SET status = 'passed', error = NULL, finished_at = now(), batch_id = NULL,
             flaky = EXISTS (SELECT 1 FROM runs x WHERE x.job_id = jobs.id AND x.status = 'failed')
-       FROM r WHERE jobs.id = r.job_id AND jobs.status = 'running'`,
+       FROM r WHERE jobs.id = r.job_id AND jobs.status = 'running'
+     RETURNING r.duration_ms`,
     [r.jobIds, r.durations, r.batchId],
   );
-  return rowCount;
+  return rows.map((r) => r.duration_ms);
 }

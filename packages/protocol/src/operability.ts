@@ -1,0 +1,97 @@
+/**
+ * What the farm looks like right now, for people watching it: the queue per group, the
+ * agents and their devices, the latest runs, and how many installs grouping saved.
+ * `GET /v1/overview` answers an `Overview`, `GET /v1/events` streams it (Server-Sent
+ * Events, event name `overview`), and `GET /v1/agents` answers an `AgentList`.
+ */
+import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import { RunStatusSchema, TargetSchema } from './schemas.js';
+
+const Nullable = <T extends TSchema>(schema: T, description?: string) =>
+  Type.Union([schema, Type.Null()], description ? { description } : {});
+const Timestamp = Type.String({ format: 'date-time' });
+
+export const QueueGroup = Type.Object({
+  org_id: Type.String(),
+  app_version_id: Type.String(),
+  target: TargetSchema,
+  queued: Type.Integer({ description: 'Jobs of this group waiting in the queue (retry backoff included).' }),
+  oldest_wait_ms: Type.Integer({ description: 'How long the oldest of them has waited.' }),
+});
+export type QueueGroup = Static<typeof QueueGroup>;
+
+export const DEVICE_STATES = ['busy', 'idle', 'offline'] as const;
+export type DeviceState = (typeof DEVICE_STATES)[number];
+/** How long a device may stay silent before it counts as offline. */
+export const OFFLINE_AFTER_MS = 60_000;
+
+export const WarmApp = Type.Object({ org_id: Type.String(), app_version_id: Type.String() });
+export type WarmApp = Static<typeof WarmApp>;
+
+export const DeviceView = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  target: TargetSchema,
+  state: Type.Union(
+    DEVICE_STATES.map((s) => Type.Literal(s)),
+    { description: 'offline: not heard from for 60 s; busy: holding a batch; idle: waiting for work.' },
+  ),
+  batch_id: Nullable(Type.String(), "The batch it works on. Null when idle, or when it is another org's."),
+  org_id: Nullable(Type.String(), 'The org of the current batch.'),
+  app_version_id: Nullable(Type.String(), 'The app version of the current batch.'),
+  warm: Type.Array(WarmApp, { description: 'The builds this device holds installed, one per org.' }),
+});
+export type DeviceView = Static<typeof DeviceView>;
+
+export const AgentView = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  last_seen_at: Timestamp,
+  devices: Type.Array(DeviceView),
+});
+export type AgentView = Static<typeof AgentView>;
+
+export const AgentList = Type.Object({ agents: Type.Array(AgentView) });
+export type AgentList = Static<typeof AgentList>;
+
+export const RecentRun = Type.Object({
+  job_id: Type.String(),
+  run_id: Type.String(),
+  n: Type.Integer({ description: 'Attempt number, from 1.' }),
+  test_path: Type.String(),
+  org_id: Type.String(),
+  app_version_id: Type.String(),
+  target: TargetSchema,
+  status: RunStatusSchema,
+  agent: Nullable(Type.String()),
+  device: Nullable(Type.String()),
+  batch_id: Nullable(Type.String()),
+  app_installed: Type.Boolean(),
+  duration_ms: Type.Union([Type.Integer(), Type.Null()]),
+  started_at: Nullable(Timestamp),
+  finished_at: Nullable(Timestamp),
+  error: Nullable(Type.String()),
+});
+export type RecentRun = Static<typeof RecentRun>;
+
+export const Overview = Type.Object({
+  queues: Type.Array(QueueGroup),
+  agents: Type.Array(AgentView),
+  recent_runs: Type.Array(RecentRun, { description: 'The 50 runs started last, newest first.' }),
+  installs: Type.Object({
+    made: Type.Integer({ description: 'Runs whose batch installed the app before them.' }),
+    avoided: Type.Integer({ description: 'Finished runs that found their build already installed.' }),
+  }),
+  totals: Type.Object(
+    {
+      queued: Type.Integer(),
+      running: Type.Integer({ description: 'Jobs leased to a device: assigned to a batch or running.' }),
+      passed: Type.Integer(),
+      failed: Type.Integer(),
+      errored: Type.Integer(),
+      cancelled: Type.Integer(),
+    },
+    { description: 'Jobs per status.' },
+  ),
+});
+export type Overview = Static<typeof Overview>;

@@ -1,0 +1,390 @@
+// The qgjob dashboard: plain JavaScript, no framework, nothing fetched but this server.
+//
+// Start: GET /v1/overview without a token. 200: the server is open, no token field.
+// 401: the token field shows; a token kept in sessionStorage is tried first.
+// Then the page follows GET /v1/events (Server-Sent Events read with fetch, so the token
+// goes in the Authorization header, never in a URL) and redraws on every `overview` event.
+// A stream that ends or stays silent past the heartbeat is opened again, with backoff.
+// Everything from the server is written with textContent: no HTML is built from data.
+
+const TOKEN_KEY = 'qgjob.dashboard.token';
+/** The server sends a comment at least every 15 s; silence past this means a dead stream. */
+const SILENCE_MS = 35_000;
+
+const $ = (id) => document.getElementById(id);
+const state = { token: sessionStorage.getItem(TOKEN_KEY) ?? '', stream: null, log: null, runs: new Map() };
+
+function authHeaders() {
+  return state.token ? { authorization: `Bearer ${state.token}` } : {};
+}
+
+function el(tag, props, ...children) {
+  const node = document.createElement(tag);
+  if (props) {
+    for (const [k, v] of Object.entries(props)) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === 'text') node.textContent = String(v);
+      else if (k === 'className') node.className = v;
+      else if (k.startsWith('data-') || k === 'title' || k === 'type' || k === 'aria-label') node.setAttribute(k, v);
+      else node[k] = v;
+    }
+  }
+  for (const c of children) if (c !== null && c !== undefined) node.append(c);
+  return node;
+}
+
+function plural(n, word) {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+function duration(ms) {
+  if (ms === null || ms === undefined) return '';
+  if (ms < 1000) return `${ms} ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} m ${Math.floor(s % 60)} s`;
+  return `${Math.floor(m / 60)} h ${m % 60} m`;
+}
+
+function ago(iso) {
+  if (!iso) return '';
+  return `${duration(Math.max(0, Date.now() - Date.parse(iso))).replace(/\.\d s$/, ' s')} ago`;
+}
+
+function clock(iso) {
+  return iso ? new Date(iso).toLocaleTimeString([], { hour12: false }) : '';
+}
+
+function setConn(text, kind) {
+  const c = $('conn');
+  c.textContent = text;
+  c.dataset.state = kind;
+}
+
+// ---- rendering ------------------------------------------------------------------------
+
+function renderTotals(o) {
+  for (const [key, n] of Object.entries(o.totals)) {
+    const tile = $(`total-${key}`);
+    if (tile) tile.querySelector('.n').textContent = String(n);
+  }
+  $('installs-made').querySelector('.n').textContent = String(o.installs.made);
+  const all = o.installs.made + o.installs.avoided;
+  const avoided = $('installs-avoided');
+  avoided.querySelector('.n').textContent = String(o.installs.avoided);
+  avoided.querySelector('.pct').textContent = all > 0 ? `${Math.round((100 * o.installs.avoided) / all)}%` : '';
+}
+
+function renderQueues(queues) {
+  const max = Math.max(1, ...queues.map((g) => g.queued));
+  const rows = queues.map((g) =>
+    el(
+      'tr',
+      { 'data-group': `${g.org_id}/${g.app_version_id}/${g.target}` },
+      el('td', { text: g.org_id }),
+      el('td', { text: g.app_version_id }),
+      el('td', { text: g.target }),
+      el('td', { className: 'num depth', text: g.queued }),
+      el('td', null, el('meter', { min: 0, max, value: g.queued })),
+      el('td', { className: 'num', text: duration(g.oldest_wait_ms) }),
+    ),
+  );
+  $('queues').tBodies[0].replaceChildren(...rows);
+  $('queues').hidden = queues.length === 0;
+  $('queues-empty').hidden = queues.length > 0;
+  const total = queues.reduce((n, g) => n + g.queued, 0);
+  $('queue-sum').textContent = queues.length > 0 ? `${plural(total, 'job')} in ${plural(queues.length, 'group')}` : '';
+}
+
+function renderAgents(agents) {
+  const counts = { busy: 0, idle: 0, offline: 0 };
+  const cards = agents.map((a) => {
+    const rows = a.devices.map((d) => {
+      counts[d.state] += 1;
+      const current = d.org_id ? `${d.org_id}/${d.app_version_id}` : null;
+      const warm = d.warm.map((w) => {
+        const name = `${w.org_id}/${w.app_version_id}`;
+        return el('span', { className: name === current ? 'chip current' : 'chip', text: name });
+      });
+      return el(
+        'tr',
+        { 'data-device': d.name, 'data-state': d.state },
+        el('td', { text: d.name }),
+        el('td', { text: d.target }),
+        el('td', null, el('span', { className: `badge s-${d.state}`, text: d.state })),
+        el('td', { className: 'batch', text: current ?? (d.state === 'busy' ? 'another org' : '—') }),
+        el('td', null, ...(warm.length > 0 ? warm : ['—'])),
+      );
+    });
+    const table = el(
+      'table',
+      null,
+      el(
+        'thead',
+        null,
+        el(
+          'tr',
+          null,
+          ...['Device', 'Target', 'State', 'Working on', 'Builds installed'].map((h) => el('th', { text: h })),
+        ),
+      ),
+      el('tbody', null, ...rows),
+    );
+    return el(
+      'div',
+      { className: 'agent', 'data-agent': a.name },
+      el(
+        'div',
+        null,
+        el('strong', { text: a.name }),
+        el('span', { className: 'seen', text: `seen ${ago(a.last_seen_at)}` }),
+      ),
+      table,
+    );
+  });
+  $('agents').replaceChildren(...cards);
+  $('agents-empty').hidden = agents.length > 0;
+  const n = counts.busy + counts.idle + counts.offline;
+  $('device-sum').textContent =
+    n > 0 ? `${plural(n, 'device')}: ${counts.busy} busy, ${counts.idle} idle, ${counts.offline} offline` : '';
+}
+
+function renderRuns(runs) {
+  state.runs = new Map(runs.map((r) => [r.run_id, r]));
+  const rows = runs.map((r) => {
+    const took =
+      r.duration_ms ?? (r.status === 'running' && r.started_at ? Date.now() - Date.parse(r.started_at) : null);
+    return el(
+      'tr',
+      { 'data-status': r.status, 'data-run': r.run_id },
+      el('td', null, el('span', { className: `badge s-${r.status}`, text: r.status })),
+      el('td', { className: 'test', text: r.n > 1 ? `${r.test_path} (run ${r.n})` : r.test_path }),
+      el('td', { text: `${r.org_id} / ${r.app_version_id}` }),
+      el('td', { text: r.target }),
+      el('td', { text: r.device ?? '', title: r.agent ?? '' }),
+      el('td', { className: 'num', text: took === null ? '' : duration(Math.max(0, Math.round(took))) }),
+      el('td', { text: r.app_installed ? 'installed' : '' }),
+      el('td', { text: clock(r.started_at) }),
+      el('td', { className: 'err', text: r.error ?? '', title: r.error ?? '' }),
+      el('td', null, el('button', { type: 'button', className: 'log', text: 'log', 'data-run': r.run_id })),
+    );
+  });
+  $('runs').tBodies[0].replaceChildren(...rows);
+  $('runs').hidden = runs.length === 0;
+  $('runs-empty').hidden = runs.length > 0;
+}
+
+function render(o) {
+  renderTotals(o);
+  renderQueues(o.queues);
+  renderAgents(o.agents);
+  renderRuns(o.recent_runs);
+  document.body.dataset.updated = String(Date.now());
+}
+
+// ---- the event stream -----------------------------------------------------------------
+
+function parseBlock(block) {
+  let event = 'message';
+  const data = [];
+  for (const line of block.split('\n')) {
+    if (line.startsWith(':')) continue;
+    const colon = line.indexOf(':');
+    const field = colon < 0 ? line : line.slice(0, colon);
+    const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+    if (field === 'event') event = value;
+    else if (field === 'data') data.push(value);
+  }
+  return { event, data: data.join('\n') };
+}
+
+async function follow(signal) {
+  let backoff = 1000;
+  while (!signal.aborted) {
+    const attempt = new AbortController();
+    const abortAttempt = () => attempt.abort();
+    signal.addEventListener('abort', abortAttempt, { once: true });
+    let watchdog = setTimeout(abortAttempt, SILENCE_MS);
+    try {
+      const res = await fetch('/v1/events', {
+        headers: { ...authHeaders(), accept: 'text/event-stream' },
+        cache: 'no-store',
+        signal: attempt.signal,
+      });
+      if (res.status === 401 || res.status === 403) {
+        needToken(res.status === 401 ? 'The token was refused.' : 'This token cannot watch the farm.');
+        return;
+      }
+      if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
+      setConn('live', 'live');
+      backoff = 1000;
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        clearTimeout(watchdog);
+        watchdog = setTimeout(abortAttempt, SILENCE_MS);
+        buffer += value.replace(/\r\n?/g, '\n');
+        let end = buffer.indexOf('\n\n');
+        while (end >= 0) {
+          const { event, data } = parseBlock(buffer.slice(0, end));
+          buffer = buffer.slice(end + 2);
+          if (event === 'overview' && data) render(JSON.parse(data));
+          end = buffer.indexOf('\n\n');
+        }
+      }
+    } catch {
+      // Dropped, silent or refused: try again below.
+    } finally {
+      clearTimeout(watchdog);
+      signal.removeEventListener('abort', abortAttempt);
+    }
+    if (signal.aborted) return;
+    setConn(`reconnecting in ${Math.round(backoff / 1000)} s`, 'down');
+    await new Promise((r) => setTimeout(r, backoff));
+    backoff = Math.min(backoff * 2, 10_000);
+  }
+}
+
+function watch() {
+  state.stream?.abort();
+  state.stream = new AbortController();
+  setConn('connecting…', 'connecting');
+  follow(state.stream.signal);
+}
+
+// ---- token ----------------------------------------------------------------------------
+
+function needToken(message) {
+  state.stream?.abort();
+  $('auth').hidden = false;
+  $('auth-msg').textContent = message;
+  setConn('needs a token', 'down');
+  $('token').focus();
+}
+
+async function probe(token) {
+  const res = await fetch('/v1/overview', {
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+    cache: 'no-store',
+  });
+  return { status: res.status, overview: res.ok ? await res.json() : null };
+}
+
+async function start() {
+  let first;
+  try {
+    first = await probe('');
+  } catch {
+    setConn('server unreachable', 'down');
+    setTimeout(start, 3000);
+    return;
+  }
+  if (first.status === 200) {
+    // Open mode: there is no token to ask for.
+    state.token = '';
+    render(first.overview);
+    watch();
+    return;
+  }
+  $('auth').hidden = false;
+  if (first.status !== 401) {
+    setConn(`HTTP ${first.status}`, 'down');
+    return;
+  }
+  if (state.token) await useToken(state.token);
+  else needToken('This server needs an admin or org token.');
+}
+
+async function useToken(token) {
+  const tried = await probe(token).catch(() => ({ status: 0, overview: null }));
+  if (tried.status !== 200) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    state.token = '';
+    needToken(
+      tried.status === 403 ? 'This token cannot watch the farm (agent token?).' : `Token refused (${tried.status}).`,
+    );
+    return;
+  }
+  state.token = token;
+  sessionStorage.setItem(TOKEN_KEY, token);
+  $('token').value = '';
+  $('auth-msg').textContent = 'Token in use (this tab only).';
+  render(tried.overview);
+  watch();
+}
+
+$('auth').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const token = $('token').value.trim();
+  if (token) useToken(token);
+});
+$('forget').addEventListener('click', () => {
+  sessionStorage.removeItem(TOKEN_KEY);
+  state.token = '';
+  needToken('Token forgotten.');
+});
+
+// ---- the log panel --------------------------------------------------------------------
+
+function closeLog() {
+  state.log?.abort();
+  state.log = null;
+  $('log-panel').hidden = true;
+}
+
+async function openLog(run) {
+  state.log?.abort();
+  const ctl = new AbortController();
+  state.log = ctl;
+  const body = $('log-body');
+  $('log-title').textContent = `${run.test_path} · run ${run.n} · ${run.status}`;
+  body.replaceChildren(el('span', { className: 'note', text: 'loading…' }));
+  $('log-panel').hidden = false;
+  $('log-panel').dataset.run = run.run_id;
+  let after = null;
+  let shown = 0;
+  try {
+    while (!ctl.signal.aborted) {
+      const query = after === null || after === undefined ? '' : `?after=${encodeURIComponent(after)}`;
+      const res = await fetch(`/v1/jobs/${encodeURIComponent(run.job_id)}/logs${query}`, {
+        headers: authHeaders(),
+        cache: 'no-store',
+        signal: ctl.signal,
+      });
+      if (res.status === 404) {
+        if (shown === 0) body.replaceChildren(el('span', { className: 'note', text: 'no log' }));
+        return;
+      }
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      const page = await res.json();
+      const chunks = Array.isArray(page.chunks) ? page.chunks.filter((c) => c.run === run.n) : [];
+      if (shown === 0 && chunks.length > 0) body.replaceChildren();
+      for (const c of chunks) body.append(el('span', { className: `st-${c.stream}`, text: c.text }));
+      shown += chunks.length;
+      const more = page.next_after !== undefined && page.next_after !== null && page.next_after !== after;
+      if (more) after = page.next_after;
+      if (page.done && !more) break;
+      // Still being written: ask again shortly for what follows.
+      if (!more || chunks.length === 0) await new Promise((r) => setTimeout(r, 1000));
+    }
+    if (shown === 0 && !ctl.signal.aborted) body.replaceChildren(el('span', { className: 'note', text: 'no log' }));
+  } catch (error) {
+    if (ctl.signal.aborted) return;
+    body.append(el('span', { className: 'note', text: `\nlog unavailable: ${error.message}` }));
+  }
+}
+
+$('runs').addEventListener('click', (e) => {
+  const button = e.target.closest('button.log');
+  const run = button && state.runs.get(button.dataset.run);
+  if (run) openLog(run);
+});
+$('log-close').addEventListener('click', closeLog);
+document.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape') closeLog();
+});
+
+start();
