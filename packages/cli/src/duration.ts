@@ -1,24 +1,10 @@
 /** `--timeout` values: `90s`, `30m`, `1h30m`, `500ms`, `1.5h`; a plain number is seconds. */
+
+// One parser for every package: the protocol's.
+import { parseDuration } from '@qgjob/protocol';
 import { UsageError } from './errors.js';
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/y;
-
-/** Milliseconds in `text`, or undefined when it is not a duration. */
-export function parseDuration(text: string): number | undefined {
-  const value = text.trim();
-  if (/^\d+(?:\.\d+)?$/.test(value)) return Math.round(Number(value) * 1000);
-  if (value === '') return undefined;
-  let total = 0;
-  PART.lastIndex = 0;
-  while (PART.lastIndex < value.length) {
-    const at = PART.lastIndex;
-    const match = PART.exec(value);
-    if (!match || match.index !== at) return undefined;
-    total += Number(match[1]) * (UNIT_MS[match[2] as string] as number);
-  }
-  return Math.round(total);
-}
+export { parseDuration };
 
 /** Parses a flag's duration or throws a usage error naming the flag. */
 export function durationFlag(flag: string, text: string): number {
