@@ -6,12 +6,11 @@
  *   PostgreSQL from QGJOB_BENCH_DATABASE_URL or QGJOB_TEST_DATABASE_URL (it is restarted!).
  *   JOBS=3000 TEST_MS=50 npm run chaos
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { formatReport, runChaos } from '../tests/chaos/chaos.js';
+import { createDatabase } from '../tests/helpers/db.js';
 import { benchPostgresUrl } from './lib.js';
 
 const JOBS = Number(process.env.JOBS ?? 3000);
@@ -31,28 +30,19 @@ const base = {
 async function main(): Promise<void> {
   let ok = true;
   if (benchPostgresUrl) {
-    const name = `qgjob_chaos_${randomBytes(4).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: benchPostgresUrl });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    const url = new URL(benchPostgresUrl);
-    url.pathname = `/${name}`;
+    const database = await createDatabase(benchPostgresUrl, 'qgjob_chaos');
     console.log(
       `chaos on PostgreSQL: 3 job-servers, ${base.agents} agents × ${base.devicesPerAgent} devices, ${JOBS} jobs`,
     );
     const report = await runChaos({
       ...base,
-      store: { databaseUrl: url.toString() },
+      store: { databaseUrl: database.url },
       servers: 3,
       restartPostgres: true,
     });
     console.log(formatReport('result', report));
     ok &&= report.invariants.every((i) => i.ok);
-    const c = new pg.Client({ connectionString: benchPostgresUrl });
-    await c.connect();
-    await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await c.end();
+    await database.drop();
   } else {
     console.log('PostgreSQL part skipped: set QGJOB_BENCH_DATABASE_URL or QGJOB_TEST_DATABASE_URL');
   }

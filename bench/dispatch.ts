@@ -9,9 +9,9 @@
  */
 import { silentLogger, startAgent } from '@qgjob/agent';
 import { QgjobClient } from '@qgjob/client';
-import pg from 'pg';
 import PgBoss from 'pg-boss';
-import { benchPostgresUrl, percentile, pool, startServerProcess, stores, table } from './lib.js';
+import { createDatabase } from '../tests/helpers/db.js';
+import { benchPostgresUrl, percentile, pool, requireBenchPostgres, startServerProcess, stores, table } from './lib.js';
 
 const JOBS = Number(process.env.JOBS ?? 10_000);
 const DEVICES = Number(process.env.DEVICES ?? 64);
@@ -74,14 +74,8 @@ async function ours(store: Awaited<ReturnType<typeof stores>>[number]) {
 }
 
 async function pgBoss(): Promise<number> {
-  const name = `qgjob_pgboss_${Date.now()}`;
-  const admin = new pg.Client({ connectionString: benchPostgresUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(benchPostgresUrl as string);
-  url.pathname = `/${name}`;
-  const boss = new PgBoss({ connectionString: url.toString(), max: 20 });
+  const database = await createDatabase(requireBenchPostgres(), 'qgjob_pgboss');
+  const boss = new PgBoss({ connectionString: database.url, max: 20 });
   boss.on('error', () => {});
   await boss.start();
   await boss.createQueue('bench');
@@ -105,10 +99,7 @@ async function pgBoss(): Promise<number> {
   );
   const seconds = (performance.now() - t0) / 1000;
   await boss.stop({ graceful: false, wait: true });
-  const c = new pg.Client({ connectionString: benchPostgresUrl });
-  await c.connect();
-  await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await c.end();
+  await database.drop();
   if (done !== JOBS) throw new Error(`pg-boss completed ${done} of ${JOBS}`);
   return done / seconds;
 }

@@ -1,12 +1,11 @@
 /** Shared pieces of the benchmarks: a job-server process from the build, stores, HTTP load. */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
+import { createDatabase } from '../tests/helpers/db.js';
 
 const SERVER = fileURLToPath(new URL('../packages/server/dist/main.js', import.meta.url));
 
@@ -29,25 +28,14 @@ export async function pgliteStore(): Promise<Store> {
 }
 
 export async function postgresStore(): Promise<Store> {
+  const database = await createDatabase(requireBenchPostgres(), 'qgjob_bench');
+  return { name: 'postgres', args: [`--database-url=${database.url}`], cleanup: database.drop };
+}
+
+export function requireBenchPostgres(): string {
   if (!benchPostgresUrl)
     throw new Error('set QGJOB_BENCH_DATABASE_URL (or QGJOB_TEST_DATABASE_URL) to benchmark PostgreSQL');
-  const name = `qgjob_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: benchPostgresUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(benchPostgresUrl);
-  url.pathname = `/${name}`;
-  return {
-    name: 'postgres',
-    args: [`--database-url=${url}`],
-    async cleanup() {
-      const c = new pg.Client({ connectionString: benchPostgresUrl });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    },
-  };
+  return benchPostgresUrl;
 }
 
 export async function stores(): Promise<Store[]> {

@@ -22,23 +22,29 @@ export interface TestDb {
 
 export const postgresUrl = process.env.QGJOB_TEST_DATABASE_URL;
 
-/** Creates an empty database on the test server; returns its URL and a drop function. */
-export async function createDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  if (!postgresUrl) throw new Error('QGJOB_TEST_DATABASE_URL is not set');
-  const name = `qgjob_t_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: postgresUrl });
+/**
+ * Creates an empty database on a PostgreSQL server (the test one by default); returns its
+ * URL and a drop function. Benchmarks use it too, with their own server.
+ */
+export async function createDatabase(
+  adminUrl: string | undefined = postgresUrl,
+  prefix = 'qgjob_t',
+): Promise<{ url: string; drop(): Promise<void> }> {
+  if (!adminUrl) throw new Error('QGJOB_TEST_DATABASE_URL is not set');
+  const name = `${prefix}_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   try {
     await admin.query(`CREATE DATABASE ${name}`);
   } finally {
     await admin.end();
   }
-  const url = new URL(postgresUrl);
+  const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   return {
     url: url.toString(),
     async drop() {
-      const c = new pg.Client({ connectionString: postgresUrl });
+      const c = new pg.Client({ connectionString: adminUrl });
       await c.connect();
       try {
         await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);

@@ -42,7 +42,7 @@ export function allTerminal(jobs: readonly JobSummary[]): boolean {
 }
 
 /** Resolves after `ms`, or early when the signal aborts. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
+export function pause(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
     const done = () => {

@@ -13,7 +13,7 @@ import { type Context, createContext, type GlobalOptions } from '../context.js';
 import { EXIT, InterruptedError, UsageError } from '../errors.js';
 import { paintStatus } from '../output.js';
 import { isTransient, notFound } from '../sources.js';
-import { pollIntervalFromEnv } from '../wait.js';
+import { pause, pollIntervalFromEnv } from '../wait.js';
 
 export interface LogsOptions extends GlobalOptions {
   jobId?: string;
@@ -23,19 +23,6 @@ export interface LogsOptions extends GlobalOptions {
 /** How long --follow polls through a server that is down before giving up. */
 const TOLERANCE_MS = 30_000;
 const INTERRUPTED = 'interrupted — the job keeps running on the server';
-
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done);
-  });
-}
 
 class Printer {
   private endsWithNewline = true;

@@ -155,7 +155,8 @@ function decide(
 export function shouldYield(input: {
   orgId: string;
   busy: Map<string, number>;
-  waiting: GroupStat[];
+  /** Orgs with ready jobs; the wait matters only for orgs holding no device. */
+  waiting: Pick<GroupStat, 'org_id' | 'oldest_wait_ms'>[];
   groupForMs: number;
   config: PolicyConfig;
 }): boolean {

@@ -19,7 +19,6 @@ import * as jobs from '../store/jobs.js';
 import type { JobRow } from '../store/rows.js';
 import { getRunsOfJob } from '../store/runs.js';
 import * as submissions from '../store/submissions.js';
-import { countQueuedOfOrg } from '../store/tokens.js';
 import type { Metrics } from './metrics.js';
 import { jobSummary, jobView, submittedJob } from './views.js';
 import type { Wakeups } from './wakeups.js';
@@ -58,7 +57,7 @@ export class QueueService {
         maxRetries: request.max_retries ?? 0,
       };
       const requestHash = idempotencyKey === undefined ? null : hashRequest(request);
-      const queued = await countQueuedOfOrg(tx, request.org_id);
+      const queued = await jobs.countQueuedOfOrg(tx, request.org_id);
       if (queued + unique.length > this.maxQueuedPerOrg) {
         throw new AppError(
           'queue_full',

@@ -466,13 +466,7 @@ export class Scheduler {
     return shouldYield({
       orgId: batch.org_id,
       busy,
-      waiting: others.map((org_id) => ({
-        org_id,
-        app_version_id: '',
-        queued: 1,
-        top_priority: 0,
-        oldest_wait_ms: waits.get(org_id) ?? 0,
-      })),
+      waiting: others.map((org_id) => ({ org_id, oldest_wait_ms: waits.get(org_id) ?? 0 })),
       groupForMs: batch.group_since ? Date.now() - batch.group_since.getTime() : 0,
       config: this.config,
     });

@@ -214,3 +214,12 @@ export async function insertSubmissionFast(
     keyTaken: first?.key_taken === true,
   };
 }
+
+/** Jobs of an org waiting in the queue (the per-org cap). */
+export async function countQueuedOfOrg(q: Queryable, orgId: string): Promise<number> {
+  const { rows } = await q.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM jobs WHERE org_id = $1 AND status = 'queued'`,
+    [orgId],
+  );
+  return rows[0]?.n ?? 0;
+}

@@ -45,19 +45,3 @@ export async function revokeToken(q: Queryable, id: string): Promise<TokenRow | 
   );
   return rows[0];
 }
-
-export async function countQueuedOfOrg(q: Queryable, orgId: string): Promise<number> {
-  const { rows } = await q.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM jobs WHERE org_id = $1 AND status = 'queued'`,
-    [orgId],
-  );
-  return rows[0]?.n ?? 0;
-}
-
-/** The token an agent registered with (null: registered in open mode or by an admin). */
-export async function agentTokenOf(q: Queryable, agentName: string): Promise<string | null | undefined> {
-  const { rows } = await q.query<{ token_id: string | null }>('SELECT token_id FROM agents WHERE name = $1', [
-    agentName,
-  ]);
-  return rows[0] === undefined ? undefined : rows[0].token_id;
-}
