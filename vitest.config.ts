@@ -8,6 +8,7 @@ export default defineConfig({
     // Tests run against the sources, so `npm test` needs no build first.
     alias: {
       '@qgjob/protocol': src('protocol'),
+      '@qgjob/bundle': src('bundle'),
       '@qgjob/client': src('client'),
       '@qgjob/server': src('server'),
       '@qgjob/agent': src('agent'),

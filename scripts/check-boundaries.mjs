@@ -8,13 +8,15 @@ import { join, relative } from 'node:path';
 const root = new URL('..', import.meta.url).pathname;
 const allowed = {
   protocol: [],
+  bundle: [],
   client: ['protocol'],
   server: ['protocol'],
-  cli: ['protocol', 'client'],
-  agent: ['protocol', 'client'],
+  cli: ['protocol', 'client', 'bundle'],
+  agent: ['protocol', 'client', 'bundle'],
 };
 const names = {
   protocol: '@qgjob/protocol',
+  bundle: '@qgjob/bundle',
   client: '@qgjob/client',
   server: '@qgjob/server',
   cli: 'qgjob',
@@ -48,7 +50,10 @@ for (const [pkg, deps] of Object.entries(allowed)) {
       if (target && target[0] !== pkg && !deps.includes(target[0])) {
         problems.push(`${rel}: ${pkg} must not import ${spec} (allowed: ${deps.join(', ') || 'nothing'})`);
       }
-      if (spec.startsWith('.') && /\.\.\/\.\.\/(\.\.\/)*(packages|protocol|client|server|cli|agent)\//.test(spec)) {
+      if (
+        spec.startsWith('.') &&
+        /\.\.\/\.\.\/(\.\.\/)*(packages|protocol|bundle|client|server|cli|agent)\//.test(spec)
+      ) {
         problems.push(`${rel}: reaches into another package by path (${spec})`);
       }
     }

@@ -33,6 +33,7 @@ const result = await build({
   // The sources, not the packages' dist: a fresh checkout can pack without building them.
   alias: {
     '@qgjob/protocol': join(here, '../protocol/src/index.ts'),
+    '@qgjob/bundle': join(here, '../bundle/src/index.ts'),
     '@qgjob/client': join(here, '../client/src/index.ts'),
   },
   define: { QGJOB_VERSION: JSON.stringify(pkg.version) },

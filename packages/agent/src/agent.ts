@@ -13,13 +13,16 @@
  * - kill() (second signal): running tests are SIGKILLed, nothing more is reported.
  */
 import { ApiError, QgjobClient } from '@qgjob/client';
-import type { DeviceSpec, RegisterResponse } from '@qgjob/protocol';
+import type { DeviceSpec, RegisterRequest, RegisterResponse } from '@qgjob/protocol';
 import { runBatch } from './batch-runner.js';
-import { type AgentConfig, agentName, createExecutor, DEFAULTS } from './config.js';
+import { BrowserStackApi, credentialsFromEnv } from './browserstack.js';
+import { ArtifactCache } from './cache.js';
+import { type AgentConfig, agentName, createExecutor, DEFAULTS, defaultCacheDir } from './config.js';
 import { describe, ForcedStopError, RegisterRejectedError, ShutdownError } from './errors.js';
 import { resolveAppPath } from './executors/app-path.js';
 import type { Executor } from './executors/types.js';
 import { createLogger, type Logger } from './log.js';
+import { Provisioner } from './provision.js';
 import { Backoff, sleep } from './sleep.js';
 import { VERSION } from './version.js';
 
@@ -30,6 +33,8 @@ export class Agent {
   readonly ready: Promise<RegisterResponse>;
   private readonly client: QgjobClient;
   private readonly log: Logger;
+  private readonly provisioner: Provisioner;
+  private readonly browserstack: BrowserStackApi | undefined;
   private readonly drainController = new AbortController();
   private readonly killController = new AbortController();
   private readonly forceController = new AbortController();
@@ -51,6 +56,20 @@ export class Agent {
       userAgent: `qgjob-agent/${VERSION}`,
       signal: this.forceController.signal,
     });
+    const credentials = config.browserstackCredentials ?? credentialsFromEnv();
+    const usesBrowserStack = config.devices.some((d) => d.target === 'browserstack');
+    this.browserstack =
+      credentials && usesBrowserStack
+        ? new BrowserStackApi({ apiUrl: config.browserstackApi, credentials })
+        : undefined;
+    const cache = new ArtifactCache({
+      dir: config.cacheDir ?? defaultCacheDir(),
+      maxBytes: config.cacheMaxBytes ?? DEFAULTS.cacheMaxBytes,
+      fetchBlob: (sha256, signal) => this.client.downloadBlob(sha256, signal),
+      depsCommand: config.depsCommand,
+      log: this.log.child({ part: 'cache' }),
+    });
+    this.provisioner = new Provisioner({ cache, client: this.client, browserstack: this.browserstack, log: this.log });
     this.ready = new Promise((resolve, reject) => {
       this.markReady = resolve;
       this.failReady = reject;
@@ -118,12 +137,14 @@ export class Agent {
     const drain = this.drainController.signal;
     const backoff = new Backoff();
     let warned = false;
+    const browserstack = await this.browserstackAccount();
     while (!drain.aborted) {
       try {
         const registration = await this.client.registerAgent({
           name: this.name,
           version: VERSION,
           devices: this.config.devices,
+          browserstack,
         });
         this.registration = registration;
         this.log.info('registered', {
@@ -150,6 +171,31 @@ export class Agent {
       }
     }
     return undefined;
+  }
+
+  /**
+   * The BrowserStack account's parallel-session limit, from its plan: the server keeps busy
+   * BrowserStack devices of all agents on this account within it. Unknown (no credentials,
+   * plan unreachable): registered without, and only the device slots limit the sessions.
+   */
+  private async browserstackAccount(): Promise<RegisterRequest['browserstack']> {
+    if (!this.config.devices.some((d) => d.target === 'browserstack')) return undefined;
+    if (!this.browserstack) {
+      this.log.warn(
+        'BROWSERSTACK_USERNAME and BROWSERSTACK_ACCESS_KEY are not set: builds cannot be uploaded to BrowserStack from this host',
+      );
+      return undefined;
+    }
+    try {
+      const plan = await this.browserstack.plan(this.drainController.signal);
+      this.log.info('browserstack plan', { plan: plan.plan, parallel_limit: plan.parallelLimit });
+      return { account: this.browserstack.username, parallel_limit: plan.parallelLimit };
+    } catch (error) {
+      this.log.warn('cannot read the BrowserStack plan; its parallel limit is not enforced', {
+        error: describe(error),
+      });
+      return undefined;
+    }
   }
 
   private deviceId(device: DeviceSpec): string | undefined {
@@ -194,6 +240,7 @@ export class Agent {
           device,
           appPath: (b) =>
             resolveAppPath(this.config.appPath ?? DEFAULTS.appPath, b, this.config.workdir ?? process.cwd()),
+          provision: (b, signal, output) => this.provisioner.provision(b, signal, output),
           heartbeatMs: registration.heartbeat_ms,
           leaseMs: registration.lease_ms,
           log,

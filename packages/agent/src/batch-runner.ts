@@ -22,9 +22,10 @@ import type { QgjobClient } from '@qgjob/client';
 import type { Batch, BatchJob, DeviceSpec } from '@qgjob/protocol';
 import { formatDuration } from './duration.js';
 import { describe, JobCancelledError } from './errors.js';
-import type { ExecContext, Executor, OutputSink } from './executors/types.js';
+import type { ExecContext, Executor, InstallOutcome, OutputSink } from './executors/types.js';
 import type { Logger } from './log.js';
 import { LogShipper } from './log-shipper.js';
+import type { Provisioned } from './provision.js';
 import { Reporter } from './reporter.js';
 
 export interface BatchRunnerOptions {
@@ -32,8 +33,10 @@ export interface BatchRunnerOptions {
   client: Pick<QgjobClient, 'report'> & Partial<Pick<QgjobClient, 'sendLogs'>>;
   executor: Executor;
   device: DeviceSpec;
-  /** Build location for this batch (local file or bs:// URL). */
+  /** Build location for this batch (local file or bs:// URL) when the server names no build. */
   appPath: (batch: Batch) => string;
+  /** Fetches the batch's build and test bundles (see Provisioner). */
+  provision?: (batch: Batch, signal: AbortSignal, output?: OutputSink) => Promise<Provisioned>;
   heartbeatMs: number;
   leaseMs: number;
   log: Logger;
@@ -100,6 +103,7 @@ export async function runBatch(batch: Batch, options: BatchRunnerOptions): Promi
   const stop = AbortSignal.any([options.kill ?? never, force, reporter.lostSignal]);
   const heartbeat = setInterval(() => reporter.heartbeat(), Math.max(100, options.heartbeatMs));
   const ctx: ExecContext = { batch, device, appPath: options.appPath(batch) };
+  let prepared: Provisioned | undefined;
   const dropped = () => reporter.lostSignal.aborted || force.aborted;
   const finish = async (unstarted: BatchJob[]) => {
     const ids = unstarted.filter((job) => !reporter.cancelled.has(job.id)).map((job) => job.id);
@@ -127,16 +131,23 @@ export async function runBatch(batch: Batch, options: BatchRunnerOptions): Promi
     if (drain.aborted || stop.aborted) return await finish(batch.jobs);
     let installOutput = '';
     let installCut = 0;
-    if (batch.install) {
+    const keep: OutputSink = (_stream, text) => {
+      installOutput += text;
+      if (installOutput.length > INSTALL_TAIL_CHARS) {
+        installCut += installOutput.length - INSTALL_TAIL_CHARS;
+        installOutput = installOutput.slice(-INSTALL_TAIL_CHARS);
+      }
+    };
+    prepared = options.provision ? await options.provision(batch, stop, shipper ? keep : undefined) : undefined;
+    if (dropped()) return drop();
+    if (stop.aborted) return await finish(batch.jobs);
+    if (prepared?.appPath) ctx.appPath = prepared.appPath;
+    // A build that could not be fetched (or uploaded to BrowserStack) fails like an install.
+    if (batch.install || prepared?.appError) {
       log.info('installing app', { app_path: ctx.appPath });
-      const keep: OutputSink = (_stream, text) => {
-        installOutput += text;
-        if (installOutput.length > INSTALL_TAIL_CHARS) {
-          installCut += installOutput.length - INSTALL_TAIL_CHARS;
-          installOutput = installOutput.slice(-INSTALL_TAIL_CHARS);
-        }
-      };
-      const outcome = await executor.install(ctx, stop, shipper ? keep : undefined);
+      const outcome: InstallOutcome = prepared?.appError
+        ? { ok: false, duration_ms: 0, error: prepared.appError }
+        : await executor.install(ctx, stop, shipper ? keep : undefined);
       if (dropped()) return drop();
       // Killed during shutdown: the jobs are not to blame, hand them all back.
       if (stop.aborted) return await finish(batch.jobs);
@@ -163,6 +174,14 @@ export async function runBatch(batch: Batch, options: BatchRunnerOptions): Promi
       if (reporter.cancelled.has(job.id)) continue;
       if (reporter.yielded || drain.aborted || stop.aborted) break;
       reporter.push({ type: 'start', job_id: job.id });
+      const bundleError = prepared?.bundleErrorOf(job);
+      if (bundleError) {
+        // Its test sources could not be provided (refused, unreachable): an infrastructure error.
+        reporter.push({ type: 'finish', job_id: job.id, status: 'errored', duration_ms: 0, error: bundleError });
+        summary.errored++;
+        log.warn('job errored', { job: job.id, error: bundleError });
+        continue;
+      }
       log.info('job started', { job: job.id, test: job.test_path });
       if (shipper) {
         // The server keeps output only for a running run: hold it until the start is acknowledged.
@@ -181,7 +200,8 @@ export async function runBatch(batch: Batch, options: BatchRunnerOptions): Promi
       }
       running = { job, cancel: new AbortController() };
       const output: OutputSink | undefined = shipper && ((stream, text) => shipper.write(job.id, stream, text));
-      const outcome = await executor.run(job, ctx, AbortSignal.any([stop, running.cancel.signal]), output);
+      const jobCtx: ExecContext = { ...ctx, workdir: prepared?.workdirOf(job) };
+      const outcome = await executor.run(job, jobCtx, AbortSignal.any([stop, running.cancel.signal]), output);
       const cancelled = running.cancel.signal.aborted;
       running = undefined;
       if (dropped()) return drop();
@@ -232,6 +252,7 @@ export async function runBatch(batch: Batch, options: BatchRunnerOptions): Promi
   } finally {
     clearInterval(heartbeat);
     shipper?.stop();
+    prepared?.release();
   }
 }
 

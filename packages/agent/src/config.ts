@@ -2,8 +2,10 @@
  * Everything an agent needs to know, whether it came from flags (flags.ts) or from code
  * (startAgent in index.ts), with the defaults in one place.
  */
-import { hostname } from 'node:os';
+import { homedir, hostname } from 'node:os';
+import { join } from 'node:path';
 import type { DeviceSpec } from '@qgjob/protocol';
+import type { BrowserStackCredentials } from './browserstack.js';
 import { DEFAULT_APP_PATH } from './executors/app-path.js';
 import { AppwrightExecutor } from './executors/appwright.js';
 import { CommandExecutor } from './executors/command.js';
@@ -25,7 +27,13 @@ export const DEFAULTS = {
   simInstallMs: 200,
   appPath: DEFAULT_APP_PATH,
   installCommand: DEFAULT_INSTALL_COMMAND,
+  cacheMaxBytes: 20 * 1024 ** 3,
 };
+
+/** `$XDG_CACHE_HOME/qgjob`, else `~/.cache/qgjob`. */
+export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'qgjob');
+}
 
 export interface AgentConfig {
   /** One URL, a comma-separated list or an array, tried in order (failover). */
@@ -57,6 +65,16 @@ export interface AgentConfig {
   graceMs?: number;
   /** Long-poll length of a claim. Default 25 s. */
   claimWaitMs?: number;
+  /** Where builds and test bundles are kept. Default: defaultCacheDir(). */
+  cacheDir?: string;
+  /** The cache is trimmed (least recently used first) past this size. Default 20 GiB. */
+  cacheMaxBytes?: number;
+  /** Installs a bundle's npm dependencies (once per lockfile). Default `npm ci` / `npm install`. */
+  depsCommand?: string;
+  /** BrowserStack's API (a stand-in in tests). Default https://api-cloud.browserstack.com. */
+  browserstackApi?: string;
+  /** Default: BROWSERSTACK_USERNAME and BROWSERSTACK_ACCESS_KEY; they never leave this host but for BrowserStack. */
+  browserstackCredentials?: BrowserStackCredentials;
   logger?: Logger;
   logLevel?: LogLevel;
 }

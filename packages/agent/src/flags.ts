@@ -6,7 +6,7 @@ import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseServers } from '@qgjob/client';
-import { type DeviceSpec, TARGETS, type Target } from '@qgjob/protocol';
+import { type DeviceSpec, parseSize, TARGETS, type Target } from '@qgjob/protocol';
 import { type AgentConfig, EXECUTORS, type ExecutorName } from './config.js';
 import { parseDuration } from './duration.js';
 import { UsageError } from './errors.js';
@@ -36,6 +36,10 @@ const OPTIONS = {
   'sim-install-ms': { type: 'string' },
   'sim-fail': { type: 'string' },
   grace: { type: 'string' },
+  'cache-dir': { type: 'string' },
+  'cache-max-size': { type: 'string' },
+  'deps-command': { type: 'string' },
+  'browserstack-api': { type: 'string' },
   'log-level': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
@@ -128,6 +132,10 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
     simInstallMs: integerFlag('--sim-install-ms', values['sim-install-ms']),
     simFail: regexFlag('--sim-fail', values['sim-fail']),
     graceMs: durationFlag('--grace', values.grace, true),
+    cacheDir: optionalPath(values['cache-dir'] ?? (env.QGJOB_CACHE_DIR || undefined)),
+    cacheMaxBytes: sizeFlag('--cache-max-size', values['cache-max-size']),
+    depsCommand: nonEmpty('--deps-command', values['deps-command']),
+    browserstackApi: urlFlag('--browserstack-api', values['browserstack-api']),
     logLevel,
   };
   return { kind: 'run', config };
@@ -209,6 +217,32 @@ function durationFlag(flag: string, text: string | undefined, zeroOk: boolean): 
     );
   }
   return ms;
+}
+
+function optionalPath(text: string | undefined): string | undefined {
+  return text === undefined ? undefined : resolve(text);
+}
+
+function nonEmpty(flag: string, text: string | undefined): string | undefined {
+  if (text !== undefined && text.trim() === '') throw new UsageError(`${flag} must not be empty`);
+  return text;
+}
+
+function sizeFlag(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const bytes = parseSize(text);
+  if (bytes === undefined || bytes < 1) {
+    throw new UsageError(`${flag} must be a size such as 512MiB or 20GiB (got ${JSON.stringify(text)})`);
+  }
+  return bytes;
+}
+
+function urlFlag(flag: string, text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  if (!/^https?:\/\/\S+$/.test(text)) {
+    throw new UsageError(`${flag} must be an http:// or https:// URL (got ${JSON.stringify(text)})`);
+  }
+  return text;
 }
 
 function integerFlag(flag: string, text: string | undefined): number | undefined {

@@ -42,6 +42,19 @@ Execution:
   --install-timeout=DURATION  kill an install after this long (default 10m)
   --grace=DURATION          on SIGTERM/SIGINT, how long running tests may finish (default 30s)
 
+Builds and test sources from the server (qgjob app upload; qgjob submit's bundles):
+  --cache-dir=DIR           where they are kept, by SHA-256 (env QGJOB_CACHE_DIR; default
+                            $XDG_CACHE_HOME/qgjob or ~/.cache/qgjob). A registered build is
+                            downloaded once, verified on every use, installed from here; a
+                            job's test bundle is unpacked once and the test runs inside it.
+  --cache-max-size=SIZE     trim the least recently used entries past this size (default 20GiB)
+  --deps-command=COMMAND    installs a bundle's npm dependencies, once per lockfile (default
+                            npm ci --no-audit --no-fund; npm install without a lockfile)
+  --browserstack-api=URL    BrowserStack's REST API (default https://api-cloud.browserstack.com).
+                            BROWSERSTACK_USERNAME and BROWSERSTACK_ACCESS_KEY (env only) let this
+                            agent upload a build once per app version for every agent and read
+                            the plan's parallel-session limit; they are never sent to the server.
+
   appwright: npx appwright test <test_path> --project <project> --workers 1, with CI=true
   --project=NAME            AppWright project (default: the device's target)
   --local-parallel          run emulator/phone tests of this host at once (only when every device

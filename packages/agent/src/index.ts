@@ -8,7 +8,15 @@ import type { AgentConfig } from './config.js';
 
 export { Agent } from './agent.js';
 export { type BatchRunnerOptions, type BatchSummary, runBatch } from './batch-runner.js';
-export { type AgentConfig, createExecutor, DEFAULTS, EXECUTORS, type ExecutorName } from './config.js';
+export {
+  BrowserStackApi,
+  type BrowserStackCredentials,
+  BrowserStackError,
+  credentialsFromEnv,
+  DEFAULT_BROWSERSTACK_API,
+} from './browserstack.js';
+export { ArtifactCache, CacheError, type CacheOptions } from './cache.js';
+export { type AgentConfig, createExecutor, DEFAULTS, defaultCacheDir, EXECUTORS, type ExecutorName } from './config.js';
 export * from './errors.js';
 export { DEFAULT_APP_PATH, resolveAppPath } from './executors/app-path.js';
 export { AppwrightExecutor, type AppwrightOptions } from './executors/appwright.js';
@@ -18,6 +26,7 @@ export { SimulateExecutor, type SimulateOptions } from './executors/simulate.js'
 export type { ExecContext, Executor, InstallOutcome, RunOutcome } from './executors/types.js';
 export { type ParsedFlags, parseDevice, parseFlags } from './flags.js';
 export { createLogger, type Logger, type LoggerOptions, type LogLevel, silentLogger } from './log.js';
+export { type Provisioned, Provisioner, type ProvisionerOptions } from './provision.js';
 export { Reporter, type ReporterOptions } from './reporter.js';
 export { VERSION } from './version.js';
 

@@ -8,6 +8,13 @@
  */
 import type {
   AgentList,
+  AppBuild,
+  AppQuery,
+  AppRegisterRequest,
+  BlobInfo,
+  BlobKind,
+  BrowserStackAppResponse,
+  BrowserStackAppResult,
   ClaimResponse,
   ErrorBody,
   Job,
@@ -39,8 +46,11 @@ export interface ClientOptions {
 }
 
 export interface RequestOptions {
-  method?: 'GET' | 'POST' | 'DELETE' | 'PUT';
+  method?: 'GET' | 'POST' | 'DELETE' | 'PUT' | 'HEAD';
+  /** Sent as JSON. */
   body?: unknown;
+  /** Sent as it is, as application/octet-stream (instead of body). A Blob (fs.openAsBlob) streams from disk. */
+  bytes?: Uint8Array | Blob;
   query?: Record<string, string | number | undefined>;
   headers?: Record<string, string>;
   /** May the request be sent again after a connection failure? */
@@ -104,6 +114,16 @@ export class QgjobClient {
   }
 
   async request<T>(path: string, options: RequestOptions = {}): Promise<T> {
+    const response = await this.send(path, options);
+    if (response.status === 204 || options.method === 'HEAD') return undefined as T;
+    return (await response.json()) as T;
+  }
+
+  /**
+   * Sends a request with failover and returns the successful response, its body unread
+   * (a download streams it); any non-2xx answer is thrown as an ApiError.
+   */
+  async send(path: string, options: RequestOptions = {}): Promise<Response> {
     const method = options.method ?? 'GET';
     const repeatable = options.repeatable ?? method === 'GET';
     const attempts = repeatable ? Math.max(1, this.attempts) : this.servers.length;
@@ -122,6 +142,7 @@ export class QgjobClient {
       };
       if (this.token) headers.authorization = `Bearer ${this.token}`;
       if (options.body !== undefined) headers['content-type'] = 'application/json';
+      if (options.bytes !== undefined) headers['content-type'] = 'application/octet-stream';
       const signals = [AbortSignal.timeout(options.timeoutMs ?? this.timeoutMs)];
       if (this.signal) signals.push(this.signal);
       if (options.signal) signals.push(options.signal);
@@ -130,7 +151,7 @@ export class QgjobClient {
         response = await fetch(url, {
           method,
           headers,
-          body: options.body === undefined ? undefined : JSON.stringify(options.body),
+          body: options.bytes ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
           signal: AbortSignal.any(signals),
         });
       } catch (error) {
@@ -149,8 +170,7 @@ export class QgjobClient {
       }
       this.preferred = index;
       if (!response.ok) throw await toApiError(response, url.toString());
-      if (response.status === 204) return undefined as T;
-      return (await response.json()) as T;
+      return response;
     }
     if (lastError instanceof ApiError) throw lastError;
     throw new UnreachableError(this.servers, { cause: lastError });
@@ -223,6 +243,59 @@ export class QgjobClient {
    */
   sendLogs(batchId: string, body: LogsRequest): Promise<LogsResponse> {
     return this.request(`/v1/batches/${encodeURIComponent(batchId)}/logs`, { method: 'POST', body, repeatable: true });
+  }
+
+  /** Whether the server holds this blob for the org (a bundle or build need not be uploaded again). */
+  async hasBlob(sha256: string, query: { org_id?: string; kind?: BlobKind } = {}): Promise<boolean> {
+    try {
+      await this.request(`/v1/blobs/${encodeURIComponent(sha256)}`, { method: 'HEAD', query });
+      return true;
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) return false;
+      throw error;
+    }
+  }
+
+  /** Uploads content under its SHA-256; the server refuses it when the bytes do not match. */
+  putBlob(sha256: string, bytes: Uint8Array | Blob, query: { org_id?: string; kind: BlobKind }): Promise<BlobInfo> {
+    return this.request(`/v1/blobs/${encodeURIComponent(sha256)}`, {
+      method: 'PUT',
+      bytes,
+      query,
+      repeatable: true,
+      timeoutMs: Math.max(this.timeoutMs, 10 * 60_000),
+    });
+  }
+
+  /** The blob's bytes as a response to stream from (agents: builds and bundles of their batches). */
+  downloadBlob(sha256: string, signal?: AbortSignal): Promise<Response> {
+    return this.send(`/v1/blobs/${encodeURIComponent(sha256)}`, { timeoutMs: 60 * 60_000, signal });
+  }
+
+  /** Registers the build of an app version: an uploaded blob (sha256) or a URL the server fetches. */
+  registerApp(body: AppRegisterRequest): Promise<AppBuild> {
+    return this.request('/v1/apps', { method: 'POST', body, repeatable: true, timeoutMs: 10 * 60_000 });
+  }
+
+  getApp(query: AppQuery): Promise<AppBuild> {
+    return this.request('/v1/apps', { query });
+  }
+
+  /** Agent: the bs:// upload of a BrowserStack batch's build, or the lease to make it. */
+  browserstackApp(batchId: string): Promise<BrowserStackAppResponse> {
+    return this.request(`/v1/batches/${encodeURIComponent(batchId)}/browserstack-app`, {
+      method: 'POST',
+      repeatable: true,
+    });
+  }
+
+  /** Agent: the outcome of the BrowserStack upload this batch held the lease for. */
+  setBrowserstackApp(batchId: string, body: BrowserStackAppResult): Promise<BrowserStackAppResponse> {
+    return this.request(`/v1/batches/${encodeURIComponent(batchId)}/browserstack-app`, {
+      method: 'PUT',
+      body,
+      repeatable: true,
+    });
   }
 
   health(): Promise<{ status: string }> {

@@ -6,6 +6,7 @@
  * yield (stop starting new jobs, hand the rest back) so that another org gets a device.
  */
 import { type Static, Type } from '@sinclair/typebox';
+import { BatchApp, BrowserStackAccount } from './artifacts.js';
 import { AppVersionId, OrgId, TargetSchema, TestPath } from './schemas.js';
 
 const Name = Type.String({
@@ -21,6 +22,8 @@ export const RegisterRequest = Type.Object(
     name: Name,
     version: Type.Optional(Type.String({ maxLength: 64 })),
     devices: Type.Array(DeviceSpec, { minItems: 1, maxItems: 256 }),
+    /** The account this agent's browserstack devices use: busy devices across all agents stay within its limit. */
+    browserstack: Type.Optional(BrowserStackAccount),
   },
   { additionalProperties: false },
 );
@@ -50,6 +53,8 @@ export const BatchJob = Type.Object({
   priority: Type.Integer(),
   /** The run number this job's next run will have. */
   attempt: Type.Integer(),
+  /** The test sources to run it in (a bundle uploaded by qgjob submit); null: the agent's own work dir. */
+  bundle_sha256: Type.Optional(Type.Union([Type.String(), Type.Null()])),
 });
 export type BatchJob = Static<typeof BatchJob>;
 
@@ -61,6 +66,8 @@ export const Batch = Type.Object({
   target: TargetSchema,
   /** True: install the app before the first test. False: the device already holds it. */
   install: Type.Boolean(),
+  /** The build registered for the app version; null: none registered, the agent finds it (--app-path). */
+  app: Type.Optional(Type.Union([BatchApp, Type.Null()])),
   lease_expires_at: Type.String({ format: 'date-time' }),
   jobs: Type.Array(BatchJob),
 });

@@ -12,6 +12,8 @@ export const ERROR_CODES = {
   body_too_large: 413,
   unsupported_media_type: 415,
   idempotency_conflict: 422,
+  hash_mismatch: 422,
+  fetch_failed: 422,
   rate_limited: 429,
   queue_full: 429,
   internal: 500,

@@ -71,6 +71,13 @@ export const SubmitRequest = Type.Object(
     priority: Type.Optional(Priority),
     target: Type.Optional(TargetSchema),
     max_retries: Type.Optional(MaxRetries),
+    bundle_sha256: Type.Optional(
+      Type.String({
+        pattern: '^[0-9a-f]{64}$',
+        description: 'Test sources to run the tests in: a bundle uploaded with PUT /v1/blobs/{sha256}?kind=bundle.',
+        errorMessage: 'must be a SHA-256: 64 lowercase hex characters',
+      }),
+    ),
   },
   { additionalProperties: false, 'x-qgjob-check': 'submit' },
 );
@@ -107,6 +114,7 @@ const jobFields = {
   started_at: NullableTimestamp,
   finished_at: NullableTimestamp,
   error: Type.Union([Type.String(), Type.Null()]),
+  bundle_sha256: Type.Union([Type.String(), Type.Null()], { description: 'The test sources it runs in, if any.' }),
 };
 
 /** A job as listed: everything but its runs. */

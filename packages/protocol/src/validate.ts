@@ -5,6 +5,7 @@
 import type { TSchema } from '@sinclair/typebox';
 import { type TypeCheck, TypeCompiler } from '@sinclair/typebox/compiler';
 import { type ValueError, ValueErrorType } from '@sinclair/typebox/errors';
+import { AppRegisterRequest } from './artifacts.js';
 import { LIMITS } from './constants.js';
 import { SubmitRequest } from './schemas.js';
 
@@ -128,6 +129,20 @@ export function submitErrors(value: unknown): FieldError[] {
   }
   if (body.tests && body.tests.length > LIMITS.testsPerSubmission) {
     return [{ field: 'tests', message: `tests may hold at most ${LIMITS.testsPerSubmission} entries` }];
+  }
+  return [];
+}
+
+/** Schema check plus: exactly one of sha256 and url. */
+export function appRegisterErrors(value: unknown): FieldError[] {
+  const errors = validationErrors(AppRegisterRequest, value);
+  if (errors.length > 0 || typeof value !== 'object' || value === null) return errors;
+  const body = value as AppRegisterRequest;
+  if (body.sha256 === undefined && body.url === undefined) {
+    return [{ field: 'sha256', message: 'sha256 is required (an uploaded build), or url (a build to fetch)' }];
+  }
+  if (body.sha256 !== undefined && body.url !== undefined) {
+    return [{ field: 'url', message: 'give either sha256 or url, not both' }];
   }
   return [];
 }

@@ -2,21 +2,28 @@
  * Builds the HTTP application: plugins first (OpenAPI), then error mapping, then
  * routes. Routes hold no SQL: they call services, which call the store.
  */
+
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { LIMITS } from '@qgjob/protocol';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
+import { type BlobStore, DirBlobStore } from './blobs/store.js';
 import type { Db } from './db/db.js';
 import { installAuth } from './http/auth.js';
 import { installErrorHandler } from './http/error-handler.js';
 import { validatorCompiler } from './http/validation.js';
 import { agentRoutes } from './routes/agents.js';
+import { artifactRoutes } from './routes/artifacts.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { logRoutes } from './routes/logs.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { tokenRoutes } from './routes/tokens.js';
+import { type ArtifactOptions, ArtifactService } from './services/artifacts.js';
 import { type AuthOptions, AuthService } from './services/auth.js';
 import { Metrics } from './services/metrics.js';
 import { QueueService } from './services/queue.js';
@@ -33,6 +40,11 @@ export interface AppOptions {
   /** Default: open (no credentials), for local use and tests. */
   auth?: AuthOptions;
   limits?: Partial<Limits>;
+  /** Where blob bytes go. Default: a scratch directory removed when the app closes. */
+  blobs?: BlobStore;
+  artifacts?: Partial<ArtifactOptions>;
+  /** How often unused builds and blobs are collected. Default 10 minutes. */
+  gcMs?: number;
 }
 
 export interface Limits {
@@ -51,6 +63,7 @@ export interface App {
   queue: QueueService;
   scheduler: Scheduler;
   metrics: Metrics;
+  artifacts: ArtifactService;
 }
 
 export const VERSION = '0.1.0';
@@ -76,7 +89,14 @@ export async function buildApp(options: AppOptions): Promise<App> {
         version: VERSION,
         description: 'Queue, group and run AppWright tests on emulators, devices and BrowserStack.',
       },
-      tags: [{ name: 'jobs' }, { name: 'submissions' }, { name: 'agents' }, { name: 'tokens' }],
+      tags: [
+        { name: 'jobs' },
+        { name: 'submissions' },
+        { name: 'agents' },
+        { name: 'blobs' },
+        { name: 'apps' },
+        { name: 'tokens' },
+      ],
       components: {
         securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An org, agent or admin token.' } },
       },
@@ -93,18 +113,31 @@ export async function buildApp(options: AppOptions): Promise<App> {
     submits: new RateLimiter(limits.submitsPerSecond, limits.submitsPerSecond * 2),
     reads: new RateLimiter(limits.readsPerSecond, limits.readsPerSecond * 2),
   });
-  const queue = new QueueService(options.db, metrics, wakeups, limits.maxQueuedPerOrg);
-  const scheduler = new Scheduler(options.db, wakeups, metrics, { log: http.log, ...options.scheduler });
+  const blobs = options.blobs ?? new DirBlobStore(await mkdtemp(join(tmpdir(), 'qgjob-blobs-')), true);
+  const artifacts = new ArtifactService(options.db, blobs, metrics, options.artifacts, http.log);
+  const queue = new QueueService(options.db, metrics, wakeups, limits.maxQueuedPerOrg, artifacts);
+  const scheduler = new Scheduler(options.db, wakeups, metrics, { log: http.log, artifacts, ...options.scheduler });
   // Closing: long-polls answer "no batch" at once instead of holding the shutdown.
   const shutdown = new AbortController();
   const reaper = setInterval(() => {
     scheduler.reapExpired().catch((error) => http.log.warn({ err: error }, 'lease sweep failed'));
   }, options.sweepMs ?? 5_000);
   reaper.unref();
+  const collector = setInterval(
+    () => {
+      artifacts.collectGarbage().catch((error) => http.log.warn({ err: error }, 'blob collection failed'));
+    },
+    options.gcMs ?? 10 * 60_000,
+  );
+  collector.unref();
   http.addHook('preClose', async () => {
     clearInterval(reaper);
+    clearInterval(collector);
     shutdown.abort();
     await wakeups.stop();
+  });
+  http.addHook('onClose', async () => {
+    await blobs.close();
   });
   healthRoutes(http, options.db);
   jobRoutes(http, queue);
@@ -113,5 +146,6 @@ export async function buildApp(options: AppOptions): Promise<App> {
   dashboardRoutes(http, options.db, auth, shutdown.signal);
   metricsRoutes(http, metrics);
   tokenRoutes(http, auth);
-  return { http, auth, queue, scheduler, metrics };
+  await artifactRoutes(http, artifacts);
+  return { http, auth, queue, scheduler, metrics, artifacts };
 }

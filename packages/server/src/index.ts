@@ -1,4 +1,5 @@
 export { type App, type AppOptions, buildApp, DEFAULT_LIMITS, type Limits } from './app.js';
+export { type BlobStore, DirBlobStore, type StagedBlob } from './blobs/store.js';
 export type { Db, Queryable, QueryResult } from './db/db.js';
 export { loadMigrations, migrate } from './db/migrate.js';
 export { openDb, type StoreOptions } from './db/open.js';
@@ -6,6 +7,7 @@ export { openPglite } from './db/pglite.js';
 export { openPostgres } from './db/postgres.js';
 export { AppError, StoreInUseError } from './errors.js';
 export { type RunningServer, type ServerOptions, startServer } from './server.js';
+export { type ArtifactOptions, ArtifactService } from './services/artifacts.js';
 export { type AuthOptions, AuthService, type Principal } from './services/auth.js';
 export { Metrics } from './services/metrics.js';
 export * from './services/policy.js';

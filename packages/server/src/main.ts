@@ -4,6 +4,7 @@
  * serves the API; SIGTERM/SIGINT drain in-flight requests, a second signal exits at once.
  */
 import { parseArgs } from 'node:util';
+import { parseDuration, parseSize } from '@qgjob/protocol';
 import { VERSION } from './app.js';
 import { StoreInUseError } from './errors.js';
 import { startServer } from './server.js';
@@ -38,6 +39,14 @@ Options:
   --max-devices-per-org=N devices an org may keep busy at once per target (default: no cap)
   --lease-ms=N         a batch's lease without a report from its agent (default 60000)
   --sweep-ms=N         how often expired leases are swept (default 5000)
+  --blob-dir=DIR       where uploaded app builds and test bundles are kept (env QGJOB_BLOB_DIR,
+                       default: blobs beside --data-dir, ./.qgjob/blobs; with --memory a
+                       scratch directory). Servers
+                       sharing one PostgreSQL need one shared directory (a mounted volume)
+  --max-app-size=SIZE  largest app build accepted (default 4GiB)
+  --max-bundle-size=SIZE  largest test bundle accepted (default 256MiB)
+  --blob-retention=DURATION  builds and bundles no job used for this long are deleted
+                       (default 7d)
   --policy=NAME        scheduling policy: fair (default); grouped and fifo exist to
                        compare against in benchmarks (env QGJOB_POLICY)
   -h, --help           this help
@@ -102,6 +111,11 @@ async function main(): Promise<void> {
   };
   const maxDevicesPerOrg = intFlag('max-devices-per-org', values['max-devices-per-org'], 1);
   const sweepMs = intFlag('sweep-ms', values['sweep-ms'], 50);
+  const artifacts = {
+    maxAppBytes: sizeFlag('max-app-size', values['max-app-size']),
+    maxBundleBytes: sizeFlag('max-bundle-size', values['max-bundle-size']),
+    retentionMs: durationValue('blob-retention', values['blob-retention']),
+  };
   const level = process.env.LOG_LEVEL ?? 'info';
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
@@ -111,6 +125,8 @@ async function main(): Promise<void> {
       databaseUrl,
       dataDir: values['data-dir'] ?? process.env.QGJOB_DATA_DIR,
       memory: values.memory ?? false,
+      blobDir: values['blob-dir'] ?? process.env.QGJOB_BLOB_DIR,
+      artifacts: Object.fromEntries(Object.entries(artifacts).filter(([, v]) => v !== undefined)),
       // Tokens never reach the log, whatever gets logged.
       logger: {
         level,
@@ -182,6 +198,20 @@ function intFlag(name: string, text: string | undefined, min: number): number | 
   return value;
 }
 
+function sizeFlag(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const value = parseSize(text);
+  if (value === undefined || value < 1) fail(`--${name} must be a size such as 512MiB or 4GiB (got "${text}")`);
+  return value;
+}
+
+function durationValue(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const value = parseDuration(text);
+  if (value === undefined || value < 1) fail(`--${name} must be a duration such as 12h or 7d (got "${text}")`);
+  return value;
+}
+
 function parse() {
   return parseArgs({
     options: {
@@ -199,6 +229,10 @@ function parse() {
       'max-devices-per-org': { type: 'string' },
       'sweep-ms': { type: 'string' },
       policy: { type: 'string' },
+      'blob-dir': { type: 'string' },
+      'max-app-size': { type: 'string' },
+      'max-bundle-size': { type: 'string' },
+      'blob-retention': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
     },

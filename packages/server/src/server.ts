@@ -1,7 +1,10 @@
+import { dirname, join, resolve } from 'node:path';
 import type { FastifyServerOptions } from 'fastify';
 import { type App, buildApp, type Limits } from './app.js';
+import { DirBlobStore } from './blobs/store.js';
 import type { Db } from './db/db.js';
 import { openDb, type StoreOptions } from './db/open.js';
+import type { ArtifactOptions } from './services/artifacts.js';
 import type { AuthOptions } from './services/auth.js';
 import type { SchedulerOptions } from './services/scheduler.js';
 
@@ -16,6 +19,10 @@ export interface ServerOptions extends StoreOptions {
   sweepMs?: number;
   auth?: AuthOptions;
   limits?: Partial<Limits>;
+  /** Blob store directory (default: `blobs` beside the data directory, ./.qgjob/blobs; with `memory`, a scratch directory). */
+  blobDir?: string;
+  artifacts?: Partial<ArtifactOptions>;
+  gcMs?: number;
 }
 
 export interface RunningServer {
@@ -35,6 +42,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     sweepMs: options.sweepMs,
     auth: options.auth,
     limits: options.limits,
+    blobs:
+      options.blobDir !== undefined || !options.memory
+        ? new DirBlobStore(options.blobDir ?? join(dirname(resolve(options.dataDir ?? './.qgjob/data')), 'blobs'))
+        : undefined,
+    artifacts: options.artifacts,
+    gcMs: options.gcMs,
   });
   try {
     await app.http.listen({ port: options.port ?? 8080, host: options.host ?? '127.0.0.1' });

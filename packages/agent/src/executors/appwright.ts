@@ -51,7 +51,7 @@ export class AppwrightExecutor implements Executor {
       const result = await runProcess({
         command: 'npx',
         args: ['appwright', 'test', job.test_path, '--project', project, '--workers', '1'],
-        cwd: this.options.workdir,
+        cwd: ctx.workdir ?? this.options.workdir,
         env: testEnv(ctx, job),
         timeoutMs: this.options.testTimeoutMs,
         signal,

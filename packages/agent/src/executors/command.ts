@@ -62,7 +62,7 @@ export class CommandExecutor implements Executor {
     const result = await runProcess({
       command: '/bin/sh',
       args: ['-c', line],
-      cwd: this.options.workdir,
+      cwd: ctx.workdir ?? this.options.workdir,
       env: testEnv(ctx, job),
       timeoutMs: this.options.testTimeoutMs,
       signal,

@@ -8,8 +8,10 @@ export interface ExecContext {
   batch: Batch;
   /** The device slot as this host names it (adb serial, BrowserStack slot, ...). */
   device: DeviceSpec;
-  /** Local build file or `bs://` URL, resolved from --app-path for this batch. */
+  /** Local build file (downloaded to the cache, or from --app-path) or `bs://` URL. */
   appPath: string;
+  /** Where this test runs: its unpacked test bundle. Unset: the executor's --workdir. */
+  workdir?: string;
 }
 
 export interface InstallOutcome {

@@ -58,6 +58,28 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly blobUploads = new Counter({
+    name: 'qgjob_blob_uploads_total',
+    help: 'Blobs (app builds, test bundles) whose bytes an org uploaded; re-uploads of held blobs not counted.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly blobBytes = new Counter({
+    name: 'qgjob_blob_uploaded_bytes_total',
+    help: 'Bytes of the blobs counted in qgjob_blob_uploads_total.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly browserstackUploads = new Counter({
+    name: 'qgjob_browserstack_uploads_total',
+    help: 'App builds uploaded to BrowserStack by agents (once per build while the upload is fresh).',
+    registers: [this.registry],
+  });
+  readonly blobsCollected = new Counter({
+    name: 'qgjob_blobs_collected_total',
+    help: 'Blob files deleted by garbage collection.',
+    registers: [this.registry],
+  });
 
   constructor(db: Db) {
     new Gauge({

@@ -13,12 +13,13 @@ import {
   type SubmitResponse,
 } from '@qgjob/protocol';
 import type { Db, Queryable } from '../db/db.js';
-import { AppError, ConflictError, NotFoundError } from '../errors.js';
+import { AppError, ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import { newId } from '../ids.js';
 import * as jobs from '../store/jobs.js';
 import type { JobRow } from '../store/rows.js';
 import { getRunsOfJob } from '../store/runs.js';
 import * as submissions from '../store/submissions.js';
+import type { ArtifactService } from './artifacts.js';
 import type { Metrics } from './metrics.js';
 import { jobSummary, jobView, submittedJob } from './views.js';
 import type { Wakeups } from './wakeups.js';
@@ -39,6 +40,7 @@ export class QueueService {
     private readonly wakeups?: Wakeups,
     /** Queued jobs one org may have at once; a submit past it is refused whole. */
     private readonly maxQueuedPerOrg = 50_000,
+    private readonly artifacts?: ArtifactService,
   ) {}
 
   async submit(request: SubmitRequest, idempotencyKey?: string): Promise<SubmitResult> {
@@ -55,8 +57,22 @@ export class QueueService {
         target,
         priority: request.priority ?? LIMITS.priorityDefault,
         maxRetries: request.max_retries ?? 0,
+        bundleSha256: request.bundle_sha256 ?? null,
       };
       const requestHash = idempotencyKey === undefined ? null : hashRequest(request);
+      const bundleKnown = await this.artifacts?.touchForSubmit(tx, {
+        orgId: request.org_id,
+        appVersionId: request.app_version_id,
+        bundleSha256: base.bundleSha256,
+      });
+      if (bundleKnown === false) {
+        throw new ValidationError([
+          {
+            field: 'bundle_sha256',
+            message: `bundle_sha256 ${base.bundleSha256} is not uploaded for org ${request.org_id}: PUT it to /v1/blobs/${base.bundleSha256}?kind=bundle first`,
+          },
+        ]);
+      }
       const queued = await jobs.countQueuedOfOrg(tx, request.org_id);
       if (queued + unique.length > this.maxQueuedPerOrg) {
         throw new AppError(

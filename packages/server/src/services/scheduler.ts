@@ -23,9 +23,11 @@ import type { Db, Queryable } from '../db/db.js';
 import { AppError, NotFoundError } from '../errors.js';
 import { newId } from '../ids.js';
 import * as agents from '../store/agents.js';
+import { lockPool, upsertPool } from '../store/artifacts.js';
 import * as batches from '../store/batches.js';
 import { cancelledJobsOfBatch } from '../store/jobs.js';
 import * as runs from '../store/runs.js';
+import type { ArtifactService } from './artifacts.js';
 import type { Metrics } from './metrics.js';
 import { DEFAULT_POLICY_CONFIG, POLICIES, type Policy, type PolicyConfig, shouldYield } from './policy.js';
 import type { Wakeups } from './wakeups.js';
@@ -54,6 +56,8 @@ export interface SchedulerOptions {
   pollMs?: number;
   /** Devices one org may keep busy at once on a target. Default: no cap. */
   maxDevicesPerOrg?: number;
+  /** Registered app builds, for the claim answer (and BrowserStack uploads). */
+  artifacts?: ArtifactService;
 }
 
 const ALIVE_MS = 60_000;
@@ -70,6 +74,7 @@ export class Scheduler {
   private readonly pollMs: number;
   private readonly maxDevicesPerOrg: number;
   private readonly log: SchedulerLog;
+  private readonly artifacts: ArtifactService | undefined;
 
   constructor(
     private readonly db: Db,
@@ -87,6 +92,7 @@ export class Scheduler {
     this.pollMs = options.pollMs ?? 2_000;
     this.maxDevicesPerOrg = options.maxDevicesPerOrg ?? Number.POSITIVE_INFINITY;
     this.log = options.log ?? SILENT;
+    this.artifacts = options.artifacts;
   }
 
   /** `agentToken`: the agent token calling (undefined: open mode or an admin). */
@@ -108,6 +114,11 @@ export class Scheduler {
         agentId,
         request.devices.map((d) => ({ id: newId('dev'), name: d.name, target: d.target })),
       );
+      // Every agent using one BrowserStack account shares its parallel-session limit.
+      const account = request.browserstack;
+      const pool = account ? `browserstack:${account.account}` : null;
+      await agents.setDevicePool(tx, agentId, 'browserstack', pool);
+      if (account && pool) await upsertPool(tx, pool, account.parallel_limit);
       return { agent_id: agentId, devices, heartbeat_ms: this.heartbeatMs, lease_ms: this.leaseMs };
     });
   }
@@ -140,6 +151,11 @@ export class Scheduler {
           'the agent asked for new work for this device while holding it',
         );
         await batches.endBatch(tx, device.batch_id, 'expired');
+      }
+      // A pool at its limit (all of a BrowserStack account's parallel sessions busy) waits.
+      if (device.pool) {
+        const pool = await lockPool(tx, device.pool);
+        if (pool && pool.busy >= pool.maxBusy) return { batch: null, target: device.target };
       }
       const queued = await batches.queuedGroups(tx, device.target, this.config.agingMs);
       if (queued.length === 0) return { batch: null, target: device.target };
@@ -205,6 +221,7 @@ export class Scheduler {
           appVersionId: decision.app_version_id,
         });
         if (decision.install) await agents.recordInstall(tx, device.id, decision.org_id, decision.app_version_id);
+        const app = (await this.artifacts?.batchApp(tx, decision.org_id, decision.app_version_id)) ?? null;
         const batch: Batch = {
           id: batchId,
           device_id: device.id,
@@ -212,8 +229,15 @@ export class Scheduler {
           app_version_id: decision.app_version_id,
           target: device.target,
           install: decision.install,
+          app,
           lease_expires_at: leaseExpiresAt.toISOString(),
-          jobs: jobs.map((j) => ({ id: j.id, test_path: j.test_path, priority: j.priority, attempt: j.attempts + 1 })),
+          jobs: jobs.map((j) => ({
+            id: j.id,
+            test_path: j.test_path,
+            priority: j.priority,
+            attempt: j.attempts + 1,
+            bundle_sha256: j.bundle_sha256,
+          })),
         };
         return { batch, target: device.target };
       }
@@ -263,6 +287,8 @@ export class Scheduler {
         requeued = (await this.abandonBatch(tx, batch, 'the agent ended the batch without finishing it')) || requeued;
         await batches.endBatch(tx, batch.id, 'done');
         await agents.clearDeviceBatch(tx, batch.device_id, batch.id);
+        // A freed BrowserStack slot may be what a waiting device of its account needs.
+        requeued ||= batch.target === 'browserstack';
         return { yield: false, lease: new Date(), requeued, target: batch.target, cancelled: [] as string[] };
       }
       const lease = await batches.extendLease(tx, batch.id, this.leaseMs);

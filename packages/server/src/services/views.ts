@@ -21,6 +21,7 @@ export function jobSummary(row: JobRow): JobSummary {
     started_at: iso(row.started_at),
     finished_at: iso(row.finished_at),
     error: row.error,
+    bundle_sha256: row.bundle_sha256,
   };
 }
 

@@ -13,6 +13,8 @@ export interface DeviceRow {
   last_org_id: string | null;
   last_app_version_id: string | null;
   group_since: Date | null;
+  /** Devices of a pool share a cap on busy devices (a BrowserStack account's parallel sessions). */
+  pool: string | null;
 }
 
 /**
@@ -50,11 +52,20 @@ export async function upsertDevices(
   return rows;
 }
 
+/** Puts the agent's devices of a target in a pool (null: none). */
+export async function setDevicePool(q: Queryable, agentId: string, target: Target, pool: string | null): Promise<void> {
+  await q.query('UPDATE devices SET pool = $3 WHERE agent_id = $1 AND target = $2 AND pool IS DISTINCT FROM $3', [
+    agentId,
+    target,
+    pool,
+  ]);
+}
+
 /** Locks the device row: claims for one device are serialised, claims for others are not. */
 export async function lockDevice(q: Queryable, id: string): Promise<DeviceRow | undefined> {
   const { rows } = await q.query<DeviceRow>(
     `SELECT d.id, d.agent_id, a.name AS agent_name, a.token_id AS agent_token_id, d.name, d.target, d.batch_id,
-            d.last_org_id, d.last_app_version_id, d.group_since
+            d.last_org_id, d.last_app_version_id, d.group_since, d.pool
        FROM devices d JOIN agents a ON a.id = d.agent_id
       WHERE d.id = $1
       FOR UPDATE OF d`,

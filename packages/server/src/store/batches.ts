@@ -54,6 +54,7 @@ export interface ReservedJob {
   test_path: string;
   priority: number;
   attempts: number;
+  bundle_sha256: string | null;
 }
 
 /**
@@ -83,7 +84,7 @@ export async function reserveJobs(
         FOR UPDATE SKIP LOCKED)
      UPDATE jobs j SET status = 'assigned', batch_id = $1
        FROM picked WHERE j.id = picked.id
-     RETURNING j.id, j.test_path, j.priority, j.attempts`,
+     RETURNING j.id, j.test_path, j.priority, j.attempts, j.bundle_sha256`,
     [r.batchId, r.target, r.orgId, r.appVersionId, r.limit, r.agingMs, r.avoidDeviceId],
   );
   return rows;
@@ -219,4 +220,12 @@ export async function batchHasUnstarted(q: Queryable, batchId: string): Promise<
     [batchId],
   );
   return rows[0]?.any ?? false;
+}
+
+export async function batchIsActive(q: Queryable, batchId: string): Promise<boolean> {
+  const { rows } = await q.query<{ active: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM batches WHERE id = $1 AND state = 'active') AS active`,
+    [batchId],
+  );
+  return rows[0]?.active ?? false;
 }

@@ -3,6 +3,10 @@ import type { JobStatus, Target } from '@qgjob/protocol';
 import type { Queryable } from '../db/db.js';
 import { ACTIVE_STATUSES_SQL, JOB_COLUMNS, type JobRow } from './rows.js';
 
+/** The conflict target of dedup: the partial unique index jobs_active_identity. */
+const ACTIVE_IDENTITY = `(org_id, app_version_id, target, test_path, (coalesce(bundle_sha256, '')))
+     WHERE status IN ${ACTIVE_STATUSES_SQL}`;
+
 export interface NewJobs {
   submissionId: string;
   orgId: string;
@@ -12,6 +16,7 @@ export interface NewJobs {
   maxRetries: number;
   ids: string[];
   testPaths: string[];
+  bundleSha256: string | null;
 }
 
 /**
@@ -21,10 +26,10 @@ export interface NewJobs {
  */
 export async function insertJobs(q: Queryable, jobs: NewJobs): Promise<JobRow[]> {
   const { rows } = await q.query<JobRow>(
-    `INSERT INTO jobs (id, submission_id, org_id, app_version_id, target, priority, max_retries, test_path)
-     SELECT id, $1, $2, $3, $4, $5, $6, test_path
+    `INSERT INTO jobs (id, submission_id, org_id, app_version_id, target, priority, max_retries, test_path, bundle_sha256)
+     SELECT id, $1, $2, $3, $4, $5, $6, test_path, $9
        FROM unnest($7::text[], $8::text[]) AS t(id, test_path)
-     ON CONFLICT (org_id, app_version_id, target, test_path) WHERE status IN ${ACTIVE_STATUSES_SQL}
+     ON CONFLICT ${ACTIVE_IDENTITY}
      DO NOTHING
      RETURNING ${JOB_COLUMNS}`,
     [
@@ -36,6 +41,7 @@ export async function insertJobs(q: Queryable, jobs: NewJobs): Promise<JobRow[]>
       jobs.maxRetries,
       jobs.ids,
       jobs.testPaths,
+      jobs.bundleSha256,
     ],
   );
   return rows;
@@ -44,13 +50,14 @@ export async function insertJobs(q: Queryable, jobs: NewJobs): Promise<JobRow[]>
 /** The unfinished jobs with these identities (what a deduplicated submit returns). */
 export async function findActiveJobs(
   q: Queryable,
-  key: { orgId: string; appVersionId: string; target: Target; testPaths: string[] },
+  key: { orgId: string; appVersionId: string; target: Target; testPaths: string[]; bundleSha256: string | null },
 ): Promise<JobRow[]> {
   const { rows } = await q.query<JobRow>(
     `SELECT ${JOB_COLUMNS} FROM jobs
       WHERE org_id = $1 AND app_version_id = $2 AND target = $3 AND test_path = ANY($4::text[])
+        AND coalesce(bundle_sha256, '') = coalesce($5::text, '')
         AND status IN ${ACTIVE_STATUSES_SQL}`,
-    [key.orgId, key.appVersionId, key.target, key.testPaths],
+    [key.orgId, key.appVersionId, key.target, key.testPaths, key.bundleSha256],
   );
   return rows;
 }
@@ -173,11 +180,11 @@ export async function insertSubmissionFast(
        ON CONFLICT DO NOTHING
        RETURNING 1),
      ins AS (
-       INSERT INTO jobs (id, submission_id, org_id, app_version_id, target, priority, max_retries, test_path)
-       SELECT id, $1, $2, $3, $4, $5, $6, test_path
+       INSERT INTO jobs (id, submission_id, org_id, app_version_id, target, priority, max_retries, test_path, bundle_sha256)
+       SELECT id, $1, $2, $3, $4, $5, $6, test_path, $13
          FROM unnest($7::text[], $8::text[]) AS t(id, test_path)
         WHERE $9::text IS NULL OR EXISTS (SELECT 1 FROM key)
-       ON CONFLICT (org_id, app_version_id, target, test_path) WHERE status IN ${ACTIVE_STATUSES_SQL}
+       ON CONFLICT ${ACTIVE_IDENTITY}
        DO NOTHING
        RETURNING ${JOB_COLUMNS}),
      sub AS (
@@ -189,7 +196,7 @@ export async function insertSubmissionFast(
             ($9::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM key)) AS key_taken
        FROM ins
      UNION ALL
-     SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+     SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
             false, ($9::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM key))
       WHERE NOT EXISTS (SELECT 1 FROM ins)`,
     [
@@ -205,6 +212,7 @@ export async function insertSubmissionFast(
       s.requestHash,
       s.submissionJobIds,
       s.submissionRepeats,
+      s.bundleSha256,
     ],
   );
   const first = rows[0];

@@ -16,6 +16,7 @@ export interface JobRow {
   created_at: Date;
   started_at: Date | null;
   finished_at: Date | null;
+  bundle_sha256: string | null;
 }
 
 export interface RunRow {
@@ -42,6 +43,6 @@ export interface SubmissionRow {
 }
 
 export const JOB_COLUMNS = `id, submission_id, org_id, app_version_id, test_path, target, priority, max_retries,
-  status, attempts, flaky, error, created_at, started_at, finished_at`;
+  status, attempts, flaky, error, created_at, started_at, finished_at, bundle_sha256`;
 
 export const ACTIVE_STATUSES_SQL = `('queued', 'assigned', 'running')`;

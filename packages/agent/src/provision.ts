@@ -1,0 +1,155 @@
+/**
+ * Puts a batch's code on the host before it runs:
+ * - the app build the server registered for the app version: downloaded once into the
+ *   cache, verified, and handed to the install command under its file name; on a
+ *   BrowserStack slot, its `bs://` upload instead — made once per build across every
+ *   agent (the server leases the upload to one batch; the others wait for its URL);
+ * - each job's test bundle: unpacked once into the cache with its npm dependencies, the
+ *   directory the test runs in.
+ * A batch without a registered build, or a job without a bundle, keeps the old way: the
+ * --app-path template and the agent's own --workdir.
+ */
+import { mkdir, readlink, rm, symlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { QgjobClient } from '@qgjob/client';
+import type { Batch, BatchApp, BatchJob } from '@qgjob/protocol';
+import type { BrowserStackApi } from './browserstack.js';
+import type { ArtifactCache } from './cache.js';
+import { describe } from './errors.js';
+import type { OutputSink } from './executors/types.js';
+import type { Logger } from './log.js';
+import { sleep } from './sleep.js';
+
+export interface Provisioned {
+  /** Where the build is (local file or bs:// URL); undefined: resolve it the old way. */
+  appPath?: string;
+  /** Why the build could not be provided: the batch fails as a failed install. */
+  appError?: string;
+  /** The directory a job runs in, when it has a bundle. */
+  workdirOf(job: BatchJob): string | undefined;
+  /** Why a job's bundle could not be provided. */
+  bundleErrorOf(job: BatchJob): string | undefined;
+  release(): void;
+}
+
+export interface ProvisionerOptions {
+  cache: ArtifactCache;
+  client: Pick<QgjobClient, 'browserstackApp' | 'setBrowserstackApp'>;
+  /** Absent: this host has no BrowserStack credentials. */
+  browserstack?: BrowserStackApi;
+  log: Logger;
+}
+
+export class Provisioner {
+  constructor(private readonly options: ProvisionerOptions) {}
+
+  async provision(batch: Batch, signal: AbortSignal, output?: OutputSink): Promise<Provisioned> {
+    const releases: (() => void)[] = [];
+    const release = () => {
+      for (const r of releases.splice(0)) r();
+    };
+    let appPath: string | undefined;
+    let appError: string | undefined;
+    if (batch.app) {
+      try {
+        if (batch.target === 'browserstack') {
+          appPath = await this.browserstackUrl(batch, batch.app, signal, releases);
+        } else {
+          appPath = await this.localBuild(batch.app, signal, releases);
+        }
+      } catch (error) {
+        appError = `the build of app version ${batch.app_version_id} (${batch.app.sha256.slice(0, 12)}): ${describe(error)}`;
+      }
+    }
+    const workdirs = new Map<string, string>();
+    const errors = new Map<string, string>();
+    const wanted = [...new Set(batch.jobs.map((j) => j.bundle_sha256).filter((s): s is string => !!s))];
+    for (const sha256 of wanted) {
+      if (signal.aborted) break;
+      try {
+        const bundle = await this.options.cache.bundle(sha256, signal, output);
+        releases.push(() => bundle.release());
+        workdirs.set(sha256, bundle.workdir);
+        this.options.log.info('bundle ready', {
+          bundle: sha256.slice(0, 12),
+          fetched: bundle.fetched,
+          deps_installed: bundle.depsInstalled,
+        });
+      } catch (error) {
+        errors.set(sha256, `test bundle ${sha256.slice(0, 12)}: ${describe(error)}`);
+        this.options.log.warn('bundle refused', { bundle: sha256.slice(0, 12), error: describe(error) });
+      }
+    }
+    return {
+      appPath,
+      appError,
+      workdirOf: (job) => (job.bundle_sha256 ? workdirs.get(job.bundle_sha256) : undefined),
+      bundleErrorOf: (job) =>
+        job.bundle_sha256 && !workdirs.has(job.bundle_sha256)
+          ? (errors.get(job.bundle_sha256) ?? `test bundle ${job.bundle_sha256.slice(0, 12)} is not ready`)
+          : undefined,
+      release,
+    };
+  }
+
+  /**
+   * The cached build (verified), under its own file name, as installers such as adb want
+   * `.apk`: a symbolic link beside the cache's hash-named file, so eviction frees the bytes.
+   */
+  private async localBuild(app: BatchApp, signal: AbortSignal, releases: (() => void)[]): Promise<string> {
+    const blob = await this.options.cache.blob(app.sha256, signal);
+    releases.push(() => blob.release());
+    const dir = join(dirname(dirname(blob.path)), 'named', app.sha256);
+    const named = join(dir, app.filename);
+    await mkdir(dir, { recursive: true });
+    if ((await readlink(named).catch(() => undefined)) !== blob.path) {
+      await rm(named, { force: true });
+      await symlink(blob.path, named);
+    }
+    return named;
+  }
+
+  private async browserstackUrl(
+    batch: Batch,
+    app: BatchApp,
+    signal: AbortSignal,
+    releases: (() => void)[],
+  ): Promise<string> {
+    if (app.browserstack_url) return app.browserstack_url;
+    const { client, log } = this.options;
+    for (;;) {
+      signal.throwIfAborted();
+      const answer = await client.browserstackApp(batch.id);
+      if (answer.state === 'ready' && answer.browserstack_url) return answer.browserstack_url;
+      if (answer.state === 'wait') {
+        await sleep(answer.retry_ms, signal);
+        continue;
+      }
+      // This batch holds the upload lease.
+      const api = this.options.browserstack;
+      if (!api) {
+        const error =
+          'BROWSERSTACK_USERNAME and BROWSERSTACK_ACCESS_KEY are not set on this agent: it cannot upload the build';
+        await client.setBrowserstackApp(batch.id, { error }).catch(() => {});
+        throw new Error(error);
+      }
+      try {
+        // Under its own file name: BrowserStack tells builds apart by their extension.
+        const file = await this.localBuild(app, signal, releases);
+        const started = performance.now();
+        const customId = batch.app_version_id.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 100);
+        const url = await api.uploadApp(file, { signal, customId });
+        log.info('build uploaded to browserstack', {
+          app_version: batch.app_version_id,
+          url,
+          duration_ms: Math.round(performance.now() - started),
+        });
+        const recorded = await client.setBrowserstackApp(batch.id, { browserstack_url: url });
+        return recorded.browserstack_url ?? url;
+      } catch (error) {
+        await client.setBrowserstackApp(batch.id, { error: describe(error).slice(0, 4000) }).catch(() => {});
+        throw error;
+      }
+    }
+  }
+}

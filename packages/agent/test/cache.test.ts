@@ -1,0 +1,459 @@
+/**
+ * The artifact cache against blobs served from memory: one download for concurrent users,
+ * hash checks on download and on use, bundles unpacked once and re-unpacked when changed,
+ * dependencies installed once per lockfile by a fake npm, LRU eviction that spares pinned
+ * entries, and malicious bundles refused without a trace outside the cache.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { packBundle } from '@qgjob/bundle';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ArtifactCache, CacheError, type CacheOptions } from '../src/cache.js';
+import type { LogFields, Logger } from '../src/log.js';
+import { sleep } from '../src/sleep.js';
+import { neverAborted, tempDir, writeScript } from './fakes.js';
+
+const root = tempDir('qgjob-cache-');
+const npmLog = join(root.path, 'npm.log');
+const savedPath = process.env.PATH;
+
+beforeAll(() => {
+  const bin = join(root.path, 'bin');
+  mkdirSync(bin);
+  writeScript(
+    join(bin, 'npm'),
+    [
+      'echo "$* @ $PWD" >> "$FAKE_NPM_LOG"',
+      'if grep -q fail-me package.json; then echo "npm ERR! 404 fail-me is not in this registry" >&2; exit 1; fi',
+      'mkdir -p node_modules && touch node_modules/.installed',
+    ].join('\n'),
+  );
+  process.env.PATH = `${bin}:${savedPath}`;
+  process.env.FAKE_NPM_LOG = npmLog;
+});
+
+afterAll(() => {
+  process.env.PATH = savedPath;
+  delete process.env.FAKE_NPM_LOG;
+  root.remove();
+});
+
+const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+interface Logged {
+  level: string;
+  msg: string;
+  fields: LogFields;
+}
+
+function captureLogger(): { log: Logger; lines: Logged[] } {
+  const lines: Logged[] = [];
+  const at =
+    (level: string) =>
+    (msg: string, fields: LogFields = {}) =>
+      void lines.push({ level, msg, fields });
+  const log: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: () => log };
+  return { log, lines };
+}
+
+/** Blobs served from memory; `served` overrides what is answered for a hash. */
+class BlobStore {
+  readonly blobs = new Map<string, Buffer>();
+  readonly served = new Map<string, Buffer>();
+  fetches = 0;
+
+  add(data: Buffer): string {
+    const key = sha(data);
+    this.blobs.set(key, data);
+    return key;
+  }
+
+  readonly fetchBlob = async (sha256: string, signal: AbortSignal): Promise<Response> => {
+    this.fetches++;
+    await sleep(20, signal);
+    const data = this.served.get(sha256) ?? this.blobs.get(sha256);
+    if (!data) throw new Error(`404: no blob ${sha256}`);
+    return new Response(new Uint8Array(data), { headers: { 'content-length': String(data.length) } });
+  };
+}
+
+let cacheCount = 0;
+
+function setup(options: Partial<CacheOptions> = {}) {
+  const store = new BlobStore();
+  const { log, lines } = captureLogger();
+  const dir = join(root.path, `cache-${++cacheCount}`);
+  const cache = new ArtifactCache({ dir, maxBytes: 1 << 30, fetchBlob: store.fetchBlob, log, ...options });
+  return { store, cache, dir, lines };
+}
+
+/** A real bundle of the given files (path → content). */
+async function makeBundle(files: Record<string, string>): Promise<Buffer> {
+  const src = join(root.path, `src-${++cacheCount}`);
+  const entries = Object.entries(files).map(([path, content]) => {
+    const source = join(src, path);
+    mkdirSync(dirname(source), { recursive: true });
+    writeFileSync(source, content);
+    return { path, source };
+  });
+  return (await packBundle(entries)).data;
+}
+
+/** One raw ustar header block, written by hand so that any name can go in. */
+function tarHeader(name: string, size: number): Buffer {
+  const block = Buffer.alloc(512);
+  block.write(name, 0, 100, 'utf8');
+  block.write('0000644\0', 100);
+  block.write('0000000\0', 108);
+  block.write('0000000\0', 116);
+  block.write(`${size.toString(8).padStart(11, '0')}\0`, 124);
+  block.write('00000000000\0', 136);
+  block.write('        ', 148);
+  block.write('0', 156);
+  block.write('ustar\0', 257);
+  block.write('00', 263);
+  let sum = 0;
+  for (const byte of block) sum += byte;
+  block.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
+  return block;
+}
+
+function maliciousBundle(): Buffer {
+  const content = Buffer.from('owned\n');
+  const tar = Buffer.concat([
+    tarHeader('tests/a.spec.js', 0),
+    tarHeader('../evil', content.length),
+    content,
+    Buffer.alloc(512 - content.length),
+    Buffer.alloc(1024),
+  ]);
+  return gzipSync(tar);
+}
+
+/** Every path under `dir`, relative. */
+function walk(dir: string, prefix = ''): string[] {
+  const out: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const rel = prefix + entry.name;
+    out.push(rel);
+    if (entry.isDirectory()) out.push(...walk(join(dir, entry.name), `${rel}/`));
+  }
+  return out;
+}
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection');
+}
+
+const PACKAGE = JSON.stringify({ name: 'e2e', private: true, devDependencies: { appwright: '^0.1.0' } });
+const LOCK_A = JSON.stringify({ name: 'e2e', lockfileVersion: 3, packages: { 'node_modules/appwright': {} } });
+const LOCK_B = JSON.stringify({ name: 'e2e', lockfileVersion: 3, packages: { 'node_modules/appwright': { v: 2 } } });
+
+describe('blobs', () => {
+  it('downloads once for five concurrent users and verifies the cached copy afterwards', async () => {
+    const { store, cache, dir } = setup();
+    const data = Buffer.from('app build bytes '.repeat(1000));
+    const key = store.add(data);
+    const got = await Promise.all(Array.from({ length: 5 }, () => cache.blob(key, neverAborted)));
+    expect(store.fetches).toBe(1);
+    expect(new Set(got.map((g) => g.path))).toEqual(new Set([join(dir, 'blobs', key)]));
+    expect(got.every((g) => g.fetched)).toBe(true);
+    expect(readFileSync(got[0]!.path).equals(data)).toBe(true);
+    for (const g of got) g.release();
+
+    const again = await cache.blob(key, neverAborted);
+    expect(again.fetched).toBe(false);
+    expect(store.fetches).toBe(1);
+    again.release();
+    expect(await cache.size()).toBe(data.length);
+  });
+
+  it('fetches a corrupted cached copy again, with a warning', async () => {
+    const { store, cache, lines } = setup();
+    const data = Buffer.from('the real build');
+    const key = store.add(data);
+    const first = await cache.blob(key, neverAborted);
+    first.release();
+    const bytes = readFileSync(first.path);
+    bytes[3] = bytes[3]! ^ 0xff;
+    writeFileSync(first.path, bytes);
+
+    const second = await cache.blob(key, neverAborted);
+    second.release();
+    expect(second.fetched).toBe(true);
+    expect(store.fetches).toBe(2);
+    expect(readFileSync(second.path).equals(data)).toBe(true);
+    expect(lines.some((l) => l.level === 'warn' && /corrupted/.test(l.msg))).toBe(true);
+  });
+
+  it('refuses bytes that do not match the hash and keeps nothing', async () => {
+    const { store, cache, dir } = setup();
+    const key = store.add(Buffer.from('what was uploaded'));
+    const wrong = Buffer.from('what the server sent instead');
+    store.served.set(key, wrong);
+    const error = await rejection(cache.blob(key, neverAborted));
+    expect(error).toBeInstanceOf(CacheError);
+    expect((error as CacheError).code).toBe('hash_mismatch');
+    expect((error as Error).message).toContain(`expected ${key}, got ${sha(wrong)}`);
+    expect(readdirSync(join(dir, 'blobs'))).toEqual([]);
+    expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
+  });
+
+  it('refuses a blob larger than maxBlobBytes', async () => {
+    const { store, cache, dir } = setup({ maxBlobBytes: 100 });
+    const key = store.add(Buffer.alloc(101, 1));
+    const error = await rejection(cache.blob(key, neverAborted));
+    expect(error).toBeInstanceOf(CacheError);
+    expect((error as CacheError).code).toBe('too_large');
+    expect(readdirSync(join(dir, 'blobs'))).toEqual([]);
+  });
+
+  it('refuses something that is not a hash before touching the disk', async () => {
+    const { cache, dir } = setup();
+    await expect(cache.blob('../../etc/passwd', neverAborted)).rejects.toThrow(/not a SHA-256/);
+    expect(existsSync(dir)).toBe(false);
+  });
+});
+
+describe('bundles', () => {
+  it('unpacks once for concurrent users, runs in the manifest workdir, and re-unpacks a changed file', async () => {
+    const { store, cache, dir, lines } = setup();
+    const key = store.add(
+      await makeBundle({
+        '.qgjob-bundle.json': JSON.stringify({ version: 1, workdir: 'e2e' }),
+        'e2e/package.json': JSON.stringify({ name: 'e2e', private: true }),
+        'e2e/tests/a.spec.js': 'test a\n',
+        'shared/util.js': 'util\n',
+      }),
+    );
+    const got = await Promise.all(Array.from({ length: 3 }, () => cache.bundle(key, neverAborted)));
+    expect(store.fetches).toBe(1);
+    expect(lines.filter((l) => l.msg === 'bundle unpacked')).toHaveLength(1);
+    const bundleDir = join(dir, 'bundles', key);
+    for (const g of got) {
+      expect(g).toMatchObject({ dir: bundleDir, workdir: join(bundleDir, 'e2e'), depsInstalled: false, fetched: true });
+      g.release();
+    }
+    expect(readFileSync(join(bundleDir, 'e2e/tests/a.spec.js'), 'utf8')).toBe('test a\n');
+    expect(existsSync(`${bundleDir}.json`)).toBe(true);
+
+    const same = await cache.bundle(key, neverAborted);
+    same.release();
+    expect(same.fetched).toBe(false);
+    expect(lines.filter((l) => l.msg === 'bundle unpacked')).toHaveLength(1);
+
+    writeFileSync(join(bundleDir, 'e2e/tests/a.spec.js'), 'tampered\n');
+    const again = await cache.bundle(key, neverAborted);
+    again.release();
+    expect(readFileSync(join(again.workdir, 'tests/a.spec.js'), 'utf8')).toBe('test a\n');
+    expect(lines.filter((l) => l.msg === 'bundle unpacked')).toHaveLength(2);
+    expect(lines.some((l) => l.level === 'warn' && l.fields.path === 'e2e/tests/a.spec.js')).toBe(true);
+    // The archive stayed in the cache: re-unpacking needs no download.
+    expect(store.fetches).toBe(1);
+    expect(again.fetched).toBe(false);
+  });
+
+  it('runs a bundle without a manifest in its root', async () => {
+    const { store, cache, dir } = setup();
+    const key = store.add(await makeBundle({ 'tests/a.spec.js': 'a\n' }));
+    const got = await cache.bundle(key, neverAborted);
+    got.release();
+    expect(got.workdir).toBe(join(dir, 'bundles', key));
+  });
+
+  it('installs dependencies once per lockfile, shared through a node_modules symlink', async () => {
+    const { store, cache, dir } = setup();
+    const files = (test: string, lock: string) => ({
+      '.qgjob-bundle.json': JSON.stringify({ version: 1, workdir: 'e2e' }),
+      'e2e/package.json': PACKAGE,
+      'e2e/package-lock.json': lock,
+      'e2e/tests/a.spec.js': test,
+      // Replaced by the shared install.
+      'e2e/node_modules/stale/index.js': 'stale\n',
+    });
+    const a = store.add(await makeBundle(files('a\n', LOCK_A)));
+    const b = store.add(await makeBundle(files('b\n', LOCK_A)));
+    const c = store.add(await makeBundle(files('c\n', LOCK_B)));
+    writeFileSync(npmLog, '');
+    const output: string[] = [];
+    const [ga, gb] = await Promise.all([
+      cache.bundle(a, neverAborted, (_stream, text) => output.push(text)),
+      cache.bundle(b, neverAborted),
+    ]);
+    let installs = readFileSync(npmLog, 'utf8').trim().split('\n');
+    expect(installs).toHaveLength(1);
+    expect(installs[0]).toMatch(new RegExp(`^ci --no-audit --no-fund @ ${join(dir, 'tmp')}/`));
+    expect([ga!.depsInstalled, gb!.depsInstalled]).toContain(true);
+    for (const g of [ga!, gb!]) {
+      const link = join(g.workdir, 'node_modules');
+      expect(lstatSync(link).isSymbolicLink()).toBe(true);
+      expect(existsSync(join(link, '.installed'))).toBe(true);
+      expect(existsSync(join(link, 'stale'))).toBe(false);
+      g.release();
+    }
+    expect(readdirSync(join(dir, 'deps'))).toEqual([sha(Buffer.from(LOCK_A))]);
+
+    // Used again: verified as unchanged (the symlink is not a change), nothing installed.
+    const again = await cache.bundle(a, neverAborted);
+    again.release();
+    expect(again.depsInstalled).toBe(false);
+
+    const gc = await cache.bundle(c, neverAborted);
+    gc.release();
+    expect(gc.depsInstalled).toBe(true);
+    installs = readFileSync(npmLog, 'utf8').trim().split('\n');
+    expect(installs).toHaveLength(2);
+    expect(readdirSync(join(dir, 'deps')).sort()).toEqual([sha(Buffer.from(LOCK_A)), sha(Buffer.from(LOCK_B))].sort());
+    expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
+  });
+
+  it('reports a failed install with its output and keeps nothing of it', async () => {
+    const { store, cache, dir } = setup();
+    const key = store.add(
+      await makeBundle({
+        'package.json': JSON.stringify({ name: 'x', dependencies: { 'fail-me': '1.0.0' } }),
+        'tests/a.spec.js': 'a\n',
+      }),
+    );
+    const output: string[] = [];
+    const error = await rejection(cache.bundle(key, neverAborted, (_s, text) => output.push(text)));
+    expect(error).toBeInstanceOf(CacheError);
+    expect((error as CacheError).code).toBe('deps_failed');
+    expect((error as Error).message).toContain('`npm install --no-audit --no-fund` exited with code 1');
+    expect((error as Error).message).toContain('npm ERR! 404 fail-me is not in this registry');
+    expect(output.join('')).toContain('fail-me');
+    expect(readdirSync(join(dir, 'deps'))).toEqual([]);
+    expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
+  });
+
+  it('refuses a bundle with a ../ entry and leaves nothing behind', async () => {
+    const { store, cache, dir } = setup();
+    const before = walk(root.path).filter((p) => !p.startsWith(`cache-${cacheCount}`));
+    const key = store.add(maliciousBundle());
+    const error = await rejection(cache.bundle(key, neverAborted));
+    expect(error).toBeInstanceOf(CacheError);
+    expect((error as CacheError).code).toBe('unsafe_path');
+    expect((error as Error).message).toContain('unpack refused');
+    expect((error as Error).message).toContain('../evil');
+    expect(walk(root.path).filter((p) => !p.startsWith(`cache-${cacheCount}`))).toEqual(before);
+    expect(walk(root.path).some((p) => p.endsWith('evil'))).toBe(false);
+    for (const sub of ['blobs', 'bundles', 'deps', 'tmp']) expect(readdirSync(join(dir, sub))).toEqual([]);
+  });
+
+  it('refuses a manifest workdir outside the bundle', async () => {
+    const { store, cache, dir } = setup();
+    for (const workdir of ['../outside', '/etc']) {
+      const key = store.add(
+        await makeBundle({ '.qgjob-bundle.json': JSON.stringify({ version: 1, workdir }), 'a.spec.js': 'a\n' }),
+      );
+      const error = await rejection(cache.bundle(key, neverAborted));
+      expect(error).toBeInstanceOf(CacheError);
+      expect((error as Error).message).toContain('is refused');
+    }
+    expect(readdirSync(join(dir, 'bundles'))).toEqual([]);
+    expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
+  });
+});
+
+describe('eviction', () => {
+  const blobOf = (n: number) => Buffer.alloc(1000, n);
+
+  it('deletes the least recently used unpinned blob', async () => {
+    const { store, cache, dir } = setup({ maxBytes: 2500 });
+    const [a, b, c] = [1, 2, 3].map((n) => store.add(blobOf(n)));
+    for (const key of [a!, b!, a!]) (await cache.blob(key, neverAborted)).release();
+    const held = await cache.blob(c!, neverAborted);
+    // The download of c evicted b, used longest ago; a was used after it.
+    expect(readdirSync(join(dir, 'blobs')).sort()).toEqual([a!, c!].sort());
+    expect(await cache.size()).toBe(2000);
+    held.release();
+    expect(await cache.evict()).toEqual({ removed: 0, bytes: 0 });
+  });
+
+  it('never deletes a pinned entry, and pinned bundles pin their dependencies', async () => {
+    const { store, cache, dir } = setup({ maxBytes: 1 });
+    const a = store.add(blobOf(1));
+    const b = store.add(blobOf(2));
+    const held = await cache.blob(a, neverAborted);
+    (await cache.blob(b, neverAborted)).release();
+    // b was pinned by its user while its own download evicted: it goes on the next pass.
+    expect(readdirSync(join(dir, 'blobs')).sort()).toEqual([a, b].sort());
+    expect(await cache.evict()).toEqual({ removed: 1, bytes: 1000 });
+    expect(readdirSync(join(dir, 'blobs'))).toEqual([a]);
+
+    const bundleKey = store.add(
+      await makeBundle({ 'package.json': PACKAGE, 'package-lock.json': LOCK_A, 'tests/a.spec.js': 'a\n' }),
+    );
+    const bundle = await cache.bundle(bundleKey, neverAborted);
+    await cache.evict();
+    expect(readdirSync(join(dir, 'bundles')).sort()).toEqual([bundleKey, `${bundleKey}.json`].sort());
+    expect(readdirSync(join(dir, 'deps'))).toEqual([sha(Buffer.from(LOCK_A))]);
+    expect(readdirSync(join(dir, 'blobs'))).toEqual([a]);
+
+    held.release();
+    bundle.release();
+    const result = await cache.evict();
+    expect(result.removed).toBe(3);
+    expect(await cache.size()).toBe(0);
+    for (const sub of ['blobs', 'bundles', 'deps']) expect(readdirSync(join(dir, sub))).toEqual([]);
+
+    // Evicted dependencies come back on the next use.
+    const back = await cache.bundle(bundleKey, neverAborted);
+    back.release();
+    expect(back).toMatchObject({ fetched: true, depsInstalled: true });
+    expect(existsSync(join(back.workdir, 'node_modules', '.installed'))).toBe(true);
+  });
+});
+
+describe('sharing', () => {
+  it('goes on for the others when one user gives up, and stops when the last one does', async () => {
+    const { store, cache, dir } = setup();
+    const key = store.add(Buffer.alloc(10_000, 7));
+    const quitter = new AbortController();
+    const first = cache.blob(key, quitter.signal);
+    const second = cache.blob(key, neverAborted);
+    quitter.abort(new Error('device loop stopped'));
+    await expect(first).rejects.toThrow('device loop stopped');
+    const got = await second;
+    got.release();
+    expect(store.fetches).toBe(1);
+    expect(readFileSync(got.path).equals(Buffer.alloc(10_000, 7))).toBe(true);
+
+    const other = store.add(Buffer.from('never needed'));
+    const alone = new AbortController();
+    const pending = cache.blob(other, alone.signal);
+    alone.abort(new Error('gone'));
+    await expect(pending).rejects.toThrow('gone');
+    await sleep(100);
+    expect(existsSync(join(dir, 'blobs', other))).toBe(false);
+    expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
+  });
+
+  it('keeps two agents sharing one directory consistent', async () => {
+    const { store, cache, dir } = setup();
+    const other = new ArtifactCache({ dir, maxBytes: 1 << 30, fetchBlob: store.fetchBlob, log: captureLogger().log });
+    const key = store.add(
+      await makeBundle({ 'package.json': PACKAGE, 'package-lock.json': LOCK_B, 'tests/a.spec.js': 'a\n' }),
+    );
+    const got = await Promise.all([cache.bundle(key, neverAborted), other.bundle(key, neverAborted)]);
+    for (const g of got) {
+      expect(g.dir).toBe(join(dir, 'bundles', key));
+      expect(readFileSync(join(g.workdir, 'tests/a.spec.js'), 'utf8')).toBe('a\n');
+      expect(existsSync(join(g.workdir, 'node_modules', '.installed'))).toBe(true);
+      g.release();
+    }
+    expect(readdirSync(join(dir, 'deps'))).toEqual([sha(Buffer.from(LOCK_B))]);
+    expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
+    // Either agent finds the other's work complete.
+    const again = await other.bundle(key, neverAborted);
+    again.release();
+    expect(again).toMatchObject({ fetched: false, depsInstalled: false });
+  });
+});

@@ -1,0 +1,209 @@
+/** SQL of blobs, app builds, BrowserStack upload leases and device pools. */
+import type { BlobKind } from '@qgjob/protocol';
+import type { Queryable } from '../db/db.js';
+import { ACTIVE_STATUSES_SQL } from './rows.js';
+
+/** Uploads take it shared, garbage collection exclusive: GC never deletes bytes a concurrent upload just registered. */
+const BLOB_LOCK = 0x71676a62; // 'qgjb'
+
+export async function lockBlobsShared(q: Queryable): Promise<void> {
+  await q.query('SELECT pg_advisory_xact_lock_shared($1)', [BLOB_LOCK]);
+}
+
+export async function lockBlobsExclusive(q: Queryable): Promise<void> {
+  await q.query('SELECT pg_advisory_xact_lock($1)', [BLOB_LOCK]);
+}
+
+export interface BlobRow {
+  org_id: string;
+  sha256: string;
+  kind: BlobKind;
+  size: number;
+}
+
+/** Records that the org holds the blob (again: refreshes its last use). Returns the row. */
+export async function upsertBlob(
+  q: Queryable,
+  b: { orgId: string; sha256: string; kind: BlobKind; size: number },
+): Promise<{ row: BlobRow; inserted: boolean }> {
+  const { rows } = await q.query<BlobRow & { inserted: boolean }>(
+    `INSERT INTO blobs (org_id, sha256, kind, size) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (org_id, sha256) DO UPDATE SET last_used_at = now()
+     RETURNING org_id, sha256, kind, size::float8 AS size, (xmax = 0) AS inserted`,
+    [b.orgId, b.sha256, b.kind, b.size],
+  );
+  const row = rows[0] as BlobRow & { inserted: boolean };
+  return { row, inserted: row.inserted };
+}
+
+/** The org's blob; without an org, any org's (agents fetch whatever their batches need). */
+export async function findBlob(q: Queryable, sha256: string, orgId: string | null): Promise<BlobRow | undefined> {
+  const { rows } = await q.query<BlobRow>(
+    `SELECT org_id, sha256, kind, size::float8 AS size FROM blobs
+      WHERE sha256 = $1 AND ($2::text IS NULL OR org_id = $2) LIMIT 1`,
+    [sha256, orgId],
+  );
+  return rows[0];
+}
+
+/**
+ * Checks a submit's bundle and refreshes the last use of it and of the app version's
+ * build. Rows used within `touchMs` are left alone, so busy submits take no row locks.
+ */
+export async function touchForSubmit(
+  q: Queryable,
+  s: { orgId: string; appVersionId: string; bundleSha256: string | null; touchMs: number },
+): Promise<{ bundleKnown: boolean }> {
+  const { rows } = await q.query<{ bundle_known: boolean }>(
+    `WITH b AS (
+       UPDATE blobs SET last_used_at = now()
+        WHERE org_id = $1 AND sha256 = $3 AND last_used_at < now() - make_interval(secs => $4::float8 / 1000)
+        RETURNING 1),
+     a AS (
+       UPDATE app_builds SET last_used_at = now()
+        WHERE org_id = $1 AND app_version_id = $2 AND last_used_at < now() - make_interval(secs => $4::float8 / 1000)
+        RETURNING 1)
+     SELECT ($3::text IS NULL OR EXISTS (SELECT 1 FROM blobs WHERE org_id = $1 AND sha256 = $3 AND kind = 'bundle'))
+            AS bundle_known,
+            (SELECT count(*) FROM b) + (SELECT count(*) FROM a) AS touched`,
+    [s.orgId, s.appVersionId, s.bundleSha256, s.touchMs],
+  );
+  return { bundleKnown: rows[0]?.bundle_known ?? false };
+}
+
+export interface AppBuildRow {
+  org_id: string;
+  app_version_id: string;
+  sha256: string;
+  size: number;
+  filename: string;
+  source_url: string | null;
+  browserstack_url: string | null;
+  browserstack_uploaded_at: Date | null;
+  browserstack_lease_batch: string | null;
+  browserstack_lease_expires: Date | null;
+  created_at: Date;
+}
+
+const BUILD_COLUMNS = `org_id, app_version_id, sha256, size::float8 AS size, filename, source_url, browserstack_url,
+  browserstack_uploaded_at, browserstack_lease_batch, browserstack_lease_expires, created_at`;
+
+/** Registers the build; an existing registration is returned as it is (the caller compares). */
+export async function insertAppBuild(
+  q: Queryable,
+  b: { orgId: string; appVersionId: string; sha256: string; size: number; filename: string; sourceUrl: string | null },
+): Promise<{ row: AppBuildRow; inserted: boolean }> {
+  const { rows } = await q.query<AppBuildRow>(
+    `INSERT INTO app_builds (org_id, app_version_id, sha256, size, filename, source_url)
+     VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (org_id, app_version_id) DO NOTHING
+     RETURNING ${BUILD_COLUMNS}`,
+    [b.orgId, b.appVersionId, b.sha256, b.size, b.filename, b.sourceUrl],
+  );
+  if (rows[0]) return { row: rows[0], inserted: true };
+  const existing = await getAppBuild(q, b.orgId, b.appVersionId, false);
+  return { row: existing as AppBuildRow, inserted: false };
+}
+
+export async function getAppBuild(
+  q: Queryable,
+  orgId: string,
+  appVersionId: string,
+  forUpdate: boolean,
+): Promise<AppBuildRow | undefined> {
+  const { rows } = await q.query<AppBuildRow>(
+    `SELECT ${BUILD_COLUMNS} FROM app_builds WHERE org_id = $1 AND app_version_id = $2${forUpdate ? ' FOR UPDATE' : ''}`,
+    [orgId, appVersionId],
+  );
+  return rows[0];
+}
+
+/** Gives the BrowserStack upload lease to a batch. */
+export async function leaseBrowserStackUpload(
+  q: Queryable,
+  l: { orgId: string; appVersionId: string; batchId: string; leaseMs: number },
+): Promise<void> {
+  await q.query(
+    `UPDATE app_builds SET browserstack_lease_batch = $3,
+            browserstack_lease_expires = now() + make_interval(secs => $4::float8 / 1000)
+      WHERE org_id = $1 AND app_version_id = $2`,
+    [l.orgId, l.appVersionId, l.batchId, l.leaseMs],
+  );
+}
+
+/** Ends the lease of this batch: with a URL (the upload is done) or without (it failed). */
+export async function finishBrowserStackUpload(
+  q: Queryable,
+  f: { orgId: string; appVersionId: string; batchId: string; url: string | null },
+): Promise<boolean> {
+  const { rowCount } = await q.query(
+    `UPDATE app_builds
+        SET browserstack_url = coalesce($4, browserstack_url),
+            browserstack_uploaded_at = CASE WHEN $4::text IS NULL THEN browserstack_uploaded_at ELSE now() END,
+            browserstack_lease_batch = NULL, browserstack_lease_expires = NULL
+      WHERE org_id = $1 AND app_version_id = $2 AND browserstack_lease_batch = $3`,
+    [f.orgId, f.appVersionId, f.batchId, f.url],
+  );
+  return rowCount > 0;
+}
+
+export async function upsertPool(q: Queryable, name: string, maxBusy: number): Promise<void> {
+  await q.query(
+    `INSERT INTO device_pools (name, max_busy) VALUES ($1, $2)
+     ON CONFLICT (name) DO UPDATE SET max_busy = EXCLUDED.max_busy, updated_at = now()`,
+    [name, maxBusy],
+  );
+}
+
+/**
+ * Locks the pool (claims of its devices queue behind each other here, so two cannot both
+ * take the last free slot) and counts its busy devices.
+ */
+export async function lockPool(q: Queryable, name: string): Promise<{ maxBusy: number; busy: number } | undefined> {
+  const { rows } = await q.query<{ max_busy: number }>('SELECT max_busy FROM device_pools WHERE name = $1 FOR UPDATE', [
+    name,
+  ]);
+  const pool = rows[0];
+  if (!pool) return undefined;
+  const busy = await q.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM devices WHERE pool = $1 AND batch_id IS NOT NULL',
+    [name],
+  );
+  return { maxBusy: pool.max_busy, busy: busy.rows[0]?.n ?? 0 };
+}
+
+/**
+ * Garbage collection, step 1: app builds no job used since `cutoff` and no unfinished
+ * job needs; step 2: blob rows unused since `cutoff`, held by no build and no unfinished
+ * job. Returns the hash of each row deleted (see unheldHashes for those whose bytes may go).
+ */
+export async function collectGarbage(q: Queryable, cutoff: Date): Promise<{ builds: number; deleted: string[] }> {
+  const builds = await q.query(
+    `DELETE FROM app_builds a
+      WHERE a.last_used_at < $1
+        AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.org_id = a.org_id AND j.app_version_id = a.app_version_id
+                           AND j.status IN ${ACTIVE_STATUSES_SQL})`,
+    [cutoff],
+  );
+  const { rows } = await q.query<{ sha256: string }>(
+    `WITH gone AS (
+       DELETE FROM blobs b
+        WHERE b.last_used_at < $1
+          AND NOT EXISTS (SELECT 1 FROM app_builds a WHERE a.org_id = b.org_id AND a.sha256 = b.sha256)
+          AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.org_id = b.org_id AND j.bundle_sha256 = b.sha256
+                             AND j.status IN ${ACTIVE_STATUSES_SQL})
+        RETURNING b.sha256)
+     SELECT sha256 FROM gone`,
+    [cutoff],
+  );
+  return { builds: builds.rowCount, deleted: rows.map((r) => r.sha256) };
+}
+
+/** Of these hashes, those no org holds. */
+export async function unheldHashes(q: Queryable, hashes: string[]): Promise<string[]> {
+  const { rows } = await q.query<{ sha256: string }>(
+    `SELECT h AS sha256 FROM unnest($1::text[]) AS h WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = h)`,
+    [hashes],
+  );
+  return rows.map((r) => r.sha256);
+}
