@@ -7,9 +7,9 @@
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { packBundle } from '@qgjob/bundle';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fileEntry, tarGz } from '../../../tests/helpers/raw-tar.js';
 import { ArtifactCache, CacheError, type CacheOptions } from '../src/cache.js';
 import type { LogFields, Logger } from '../src/log.js';
 import { sleep } from '../src/sleep.js';
@@ -101,35 +101,8 @@ async function makeBundle(files: Record<string, string>): Promise<Buffer> {
   return (await packBundle(entries)).data;
 }
 
-/** One raw ustar header block, written by hand so that any name can go in. */
-function tarHeader(name: string, size: number): Buffer {
-  const block = Buffer.alloc(512);
-  block.write(name, 0, 100, 'utf8');
-  block.write('0000644\0', 100);
-  block.write('0000000\0', 108);
-  block.write('0000000\0', 116);
-  block.write(`${size.toString(8).padStart(11, '0')}\0`, 124);
-  block.write('00000000000\0', 136);
-  block.write('        ', 148);
-  block.write('0', 156);
-  block.write('ustar\0', 257);
-  block.write('00', 263);
-  let sum = 0;
-  for (const byte of block) sum += byte;
-  block.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
-  return block;
-}
-
 function maliciousBundle(): Buffer {
-  const content = Buffer.from('owned\n');
-  const tar = Buffer.concat([
-    tarHeader('tests/a.spec.js', 0),
-    tarHeader('../evil', content.length),
-    content,
-    Buffer.alloc(512 - content.length),
-    Buffer.alloc(1024),
-  ]);
-  return gzipSync(tar);
+  return tarGz(fileEntry('tests/a.spec.js', ''), fileEntry('../evil', 'owned\n'));
 }
 
 /** Every path under `dir`, relative. */

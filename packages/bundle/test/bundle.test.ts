@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { END, fileEntry, paxHeader, rawHeader, tarGz } from '../../../tests/helpers/raw-tar.js';
 import {
   BundleError,
   isSafeBundlePath,
@@ -44,82 +45,6 @@ async function tempDir(prefix: string): Promise<string> {
 afterAll(async () => {
   for (const dir of scratch) await rm(dir, { recursive: true, force: true });
 });
-
-// --- a raw tar writer that will write anything, for building hostile archives ---
-
-interface RawHeader {
-  name: string;
-  type?: string;
-  size?: number;
-  /** Encode the size field in GNU base-256 instead of octal. */
-  base256?: boolean;
-  linkname?: string;
-  mode?: number;
-  prefix?: string;
-  /** Spoil the checksum. */
-  badChecksum?: boolean;
-}
-
-function octal(block: Buffer, offset: number, length: number, value: number): void {
-  block.write(`${value.toString(8).padStart(length - 1, '0')}\0`, offset, 'latin1');
-}
-
-function rawHeader(h: RawHeader): Buffer {
-  const block = Buffer.alloc(512);
-  block.write(h.name, 0, 100, 'utf8');
-  octal(block, 100, 8, h.mode ?? 0o644);
-  octal(block, 108, 8, 0);
-  octal(block, 116, 8, 0);
-  const size = h.size ?? 0;
-  if (h.base256) {
-    let rest = BigInt(size);
-    for (let i = 11; i > 0; i--) {
-      block[124 + i] = Number(rest & 0xffn);
-      rest >>= 8n;
-    }
-    block[124] = 0x80;
-  } else {
-    octal(block, 124, 12, size);
-  }
-  octal(block, 136, 12, 0);
-  block.write(h.type ?? '0', 156, 'latin1');
-  block.write(h.linkname ?? '', 157, 100, 'utf8');
-  block.write('ustar\0' + '00', 257, 'latin1');
-  block.write(h.prefix ?? '', 345, 155, 'utf8');
-  block.fill(0x20, 148, 156);
-  let sum = 0;
-  for (const byte of block) sum += byte;
-  if (h.badChecksum) sum += 1;
-  block.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
-  return block;
-}
-
-function pad(length: number): Buffer {
-  return Buffer.alloc((512 - (length % 512)) % 512);
-}
-
-function paxHeader(records: Record<string, string>): Buffer {
-  const data = Buffer.concat(
-    Object.entries(records).map(([key, value]) => {
-      const body = Buffer.byteLength(` ${key}=${value}\n`);
-      let length = body + String(body).length;
-      if (String(length).length !== String(body).length) length = body + String(length).length;
-      return Buffer.from(`${length} ${key}=${value}\n`);
-    }),
-  );
-  return Buffer.concat([rawHeader({ name: 'PaxHeader', type: 'x', size: data.length }), data, pad(data.length)]);
-}
-
-function fileEntry(name: string, content: string | Buffer, extra: Partial<RawHeader> = {}): Buffer {
-  const data = typeof content === 'string' ? Buffer.from(content) : content;
-  return Buffer.concat([rawHeader({ name, size: data.length, ...extra }), data, pad(data.length)]);
-}
-
-const END = Buffer.alloc(1024);
-
-function tarGz(...parts: Buffer[]): Buffer {
-  return gzipSync(Buffer.concat([...parts, END]));
-}
 
 // --- helpers ---
 
