@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import type { QgjobClient } from '@qgjob/client';
 import type { Batch, BatchApp, BatchJob } from '@qgjob/protocol';
 import type { BrowserStackApi } from './browserstack.js';
-import type { ArtifactCache } from './cache.js';
+import { type ArtifactCache, CacheError } from './cache.js';
 import { describe } from './errors.js';
 import type { OutputSink } from './executors/types.js';
 import type { Logger } from './log.js';
@@ -76,7 +76,11 @@ export class Provisioner {
           deps_installed: bundle.depsInstalled,
         });
       } catch (error) {
-        errors.set(sha256, `test bundle ${sha256.slice(0, 12)}: ${describe(error)}`);
+        // A CacheError says which bundle and why, its cause included.
+        errors.set(
+          sha256,
+          error instanceof CacheError ? `test ${error.message}` : `test bundle ${sha256}: ${describe(error)}`,
+        );
         this.options.log.warn('bundle refused', { bundle: sha256.slice(0, 12), error: describe(error) });
       }
     }
