@@ -17,6 +17,8 @@ const FLAGS: Record<string, string> = {
   limit: '--limit',
   cursor: '--cursor',
   submission_id: '--submission-id',
+  url: '--url',
+  filename: 'FILE',
 };
 
 /** `tests[3]` → `--test`; unknown fields are returned unchanged. */

@@ -18,6 +18,7 @@ const COMMANDS: Record<CommandName, () => Promise<CommandModule>> = {
   cancel: () => import('./commands/cancel.js') as Promise<CommandModule>,
   logs: () => import('./commands/logs.js') as Promise<CommandModule>,
   agents: () => import('./commands/agents.js') as Promise<CommandModule>,
+  'app upload': () => import('./commands/app.js') as Promise<CommandModule>,
 };
 
 const controller = new AbortController();

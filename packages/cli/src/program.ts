@@ -3,10 +3,10 @@
  * code, so `--help` stays instant; `dispatch` imports the chosen command on demand.
  */
 import { Command, Option } from 'commander';
-import { DEFAULT_SERVER } from './constants.js';
+import { BUNDLE_MAX_BYTES, DEFAULT_SERVER } from './constants.js';
 import { VERSION } from './version.js';
 
-export type CommandName = 'submit' | 'status' | 'wait' | 'list' | 'cancel' | 'logs' | 'agents';
+export type CommandName = 'submit' | 'status' | 'wait' | 'list' | 'cancel' | 'logs' | 'agents' | 'app upload';
 export type Dispatch = (command: CommandName, options: Record<string, unknown>) => Promise<void>;
 
 const EXIT_CODES = `Exit codes:
@@ -40,6 +40,8 @@ const GITHUB = `In GitHub Actions (GITHUB_ACTIONS=true), submit --wait and wait 
   - append the outputs submission-id, passed, failed, errored, cancelled, unfinished,
     total, timed-out and junit to the file $GITHUB_OUTPUT names
   stdout (also with --json) and the exit codes stay the same.`;
+
+const BUNDLE_LIMIT = `${BUNDLE_MAX_BYTES / (1024 * 1024)} MiB of files`;
 
 const RESULTS_JSON = `"results": {"jobs": [final job states], "summary": {"passed", "failed",
   "errored", "cancelled", "unfinished", "elapsed_ms", "timed_out"}}`;
@@ -84,6 +86,7 @@ export function buildProgram(dispatch: Dispatch): Command {
         'qgjob logs --job-id=job_123 --follow',
         'qgjob list --org-id=qualgent --status=failed',
         'qgjob agents',
+        'qgjob app upload --org-id=qualgent --app-version-id=xyz123 build/app-release.apk',
       ),
     )
     .addHelpText('after', `\n${GLOBAL_OPTIONS}\n\n${EXIT_CODES}\n\n${ENVIRONMENT}\n\n${GITHUB}`);
@@ -106,7 +109,12 @@ export function buildProgram(dispatch: Dispatch): Command {
         '--timeout <duration>',
         'give up waiting after this long (exit 5): 90s, 30m, 1h30m, 500ms; implies --wait',
       )
-      .option('--junit <file>', 'write JUnit XML results to FILE; implies --wait'),
+      .option('--junit <file>', 'write JUnit XML results to FILE; implies --wait')
+      .option(
+        '--bundle-root <dir>',
+        'bundle every file under DIR (not node_modules/, .git/, .qgjob/, .env*, .npmrc) instead of only the tests and project files; must hold every test',
+      )
+      .option('--no-bundle', 'upload no test sources: agents run their own copy of the tests'),
   )
     .addHelpText(
       'before',
@@ -114,16 +122,26 @@ export function buildProgram(dispatch: Dispatch): Command {
         'qgjob submit --org-id=qualgent --app-version-id=xyz123 --test=tests/onboarding.spec.js',
         "qgjob submit --org-id=qualgent --app-version-id=xyz123 --test='tests/**/*.spec.js' --target=device --priority=high",
         "qgjob submit --org-id=qualgent --app-version-id=$BUILD --test='tests/*.spec.js' --wait --timeout=30m --junit=qgjob.xml",
+        "cd e2e/login && qgjob submit --org-id=qualgent --app-version-id=xyz123 --test='*.spec.ts' --bundle-root=../..",
       ),
     )
     .addHelpText(
       'after',
       `\nJSON (--json): {"submission_id", "jobs": [{"id", "status", "deduplicated", "org_id", "app_version_id",
-  "test_path", "target", "priority"}]}; with --wait the same document plus
+  "test_path", "target", "priority"}], "bundle": {"sha256", "files", "bytes", "uploaded"} or null};
+  with --wait the same document plus
   ${RESULTS_JSON}
 
 Globs are expanded relative to the current directory and sorted; a plain path is sent as
 given. Each invocation carries an idempotency key, so a retried request never queues twice.
+
+Test sources: submit packs the test files, appwright.config.*, package.json and
+package-lock.json / npm-shrinkwrap.json of the current directory into a bundle (at most
+${BUNDLE_LIMIT}), uploads it unless the server already holds the same content, and the
+agents run the tests from it. With --bundle-root=DIR the bundle holds every file under DIR
+instead (run qgjob from inside DIR; test paths stay relative to the current directory).
+.env* and .npmrc files are never bundled. When no test path is a file here, nothing is
+bundled and the agents run their own copy, as with --no-bundle.
 
 ${GITHUB}
 
@@ -256,6 +274,56 @@ Exit codes:
   130  interrupted (the job keeps running)`,
     )
     .action((options: Record<string, unknown>) => dispatch('logs', options));
+
+  const app = program
+    .command('app')
+    .description('Register the build of an app version, so agents install exactly that build.')
+    .addHelpText(
+      'before',
+      examples(
+        'qgjob app upload --org-id=qualgent --app-version-id=xyz123 build/app-release.apk',
+        'qgjob app upload --org-id=qualgent --app-version-id=xyz123 --url=https://ci.example.com/builds/xyz123.apk',
+      ),
+    );
+
+  withGlobals(
+    app
+      .command('upload')
+      .description(
+        'Register FILE (uploaded unless the server holds it already) or --url as the build of an app version.',
+      )
+      .argument('[file]', 'the built app: .apk, .aab or .ipa')
+      .option('--org-id <org>', 'tenant id, e.g. qualgent')
+      .option('--app-version-id <id>', 'the app version this build is, e.g. xyz123')
+      .option('--url <url>', 'instead of FILE: an http(s) URL the server downloads the build from'),
+  )
+    .addHelpText(
+      'before',
+      examples(
+        'qgjob app upload --org-id=qualgent --app-version-id=xyz123 build/app-release.apk',
+        'qgjob app upload --org-id=qualgent --app-version-id=$BUILD app.ipa --json',
+        'qgjob app upload --org-id=qualgent --app-version-id=xyz123 --url=https://ci.example.com/builds/xyz123.apk',
+      ),
+    )
+    .addHelpText(
+      'after',
+      `
+FILE is hashed (SHA-256) and uploaded only when the server does not hold that content yet;
+--url has the server download the build itself. An app version keeps the build it was
+registered with: registering the same build again is fine, a different one is refused (exit 2).
+
+Output: app version VER (org ORG): build SHA (SIZE, NAME) uploaded | already on the server |
+  fetched by the server from URL | already registered for this version
+
+JSON (--json): {"org_id", "app_version_id", "sha256", "size", "filename", "source_url",
+  "browserstack_url", "created_at", "created", "uploaded"}; created is false when the version
+  already had this build, uploaded is true when this command sent the file's bytes.
+
+${EXIT_CODES}`,
+    )
+    .action((file: string | undefined, options: Record<string, unknown>) =>
+      dispatch('app upload', { ...options, file }),
+    );
 
   withGlobals(
     program.command('agents').description('List the agents and their devices: state, current group, installed builds.'),

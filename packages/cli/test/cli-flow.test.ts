@@ -31,7 +31,10 @@ describe('qgjob against a server', () => {
     const r = await runCli([...SUBMIT, '--test=./tests/a.spec.js', '--priority=high', '--json'], { env: env() });
     expect(r.code).toBe(0);
     const doc = JSON.parse(r.stdout);
-    expect(Object.keys(doc).sort()).toEqual(['jobs', 'submission_id']);
+    expect(Object.keys(doc).sort()).toEqual(['bundle', 'jobs', 'submission_id']);
+    // tests/a.spec.js is no file in the working directory: nothing to bundle.
+    expect(doc.bundle).toBeNull();
+    expect(r.stderr).toMatch(/^note: not bundling test sources: tests\/a\.spec\.js is not a file in /);
     expect(doc.jobs).toEqual([
       expect.objectContaining({ test_path: 'tests/a.spec.js', priority: 8, target: 'emulator', deduplicated: false }),
     ]);
@@ -44,7 +47,9 @@ describe('qgjob against a server', () => {
     expect(r.stdout).toMatch(/^submission sub_\d+: 3 jobs\n/);
     expect(r.stdout).toContain('tests/fail-checkout.spec.js');
     expect(r.stdout).not.toContain('\x1b[');
-    expect(r.stderr).toMatch(/^follow with: qgjob wait --submission-id=sub_\d+\n$/);
+    expect(r.stderr).toMatch(
+      /^bundle [0-9a-f]{12}: 4 files, \d+ B, (uploaded|already on the server)\nfollow with: qgjob wait --submission-id=sub_\d+\n$/,
+    );
   });
 
   it('submit --wait exits 1 when a job fails, writes JUnit and prints the summary', async () => {
@@ -56,7 +61,7 @@ describe('qgjob against a server', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/\n2 passed, 1 failed, 0 errored, 0 cancelled in \d/);
     // The stand-in server moves jobs on every read, so the first poll already sees them running.
-    expect(r.stderr).toMatch(/^waiting for 3 jobs: 3 running\n/);
+    expect(r.stderr).toMatch(/^bundle [0-9a-f]{12}: [^\n]+\nwaiting for 3 jobs: 3 running\n/);
     expect(r.stderr).toMatch(/\njob_\d+ tests\/login\.spec\.js passed\n/);
     const xml = readFileSync(junit, 'utf8');
     expect(xml).toContain('<testsuite name="sub_');

@@ -59,6 +59,7 @@ describe('qgjob in GitHub Actions', () => {
         '--app-version-id=gh1',
         '--test=tests/ok.spec.js',
         '--test=tests/fail-pay.spec.js',
+        '--no-bundle',
         '--wait',
         '--json',
         `--junit=${junit}`,

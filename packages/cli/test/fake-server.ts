@@ -4,11 +4,18 @@
  * contains `fail` fails, `error` errors, `slow` never finishes, anything else passes.
  * A job's log gets a line at each step (`start <path>`, then `<status>`), so reading its
  * logs also moves it; `agents` is what GET /v1/agents answers (404 while undefined).
+ * Blobs (HEAD/PUT /v1/blobs/{sha256}) are kept by content, checked against their hash; an
+ * app build registered by URL (POST /v1/apps) is "fetched" as the bytes of the URL itself,
+ * and a URL containing `unreachable` fails to fetch.
  */
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   type AgentList,
+  type AppBuild,
+  type AppRegisterRequest,
+  type BlobKind,
   isTerminal,
   type Job,
   type JobStatus,
@@ -24,6 +31,12 @@ export interface FakeServer {
   requests: string[];
   logs: Map<string, LogChunk[]>;
   agents: AgentList | undefined;
+  /** Blob bytes by SHA-256. */
+  blobs: Map<string, Buffer>;
+  /** Registered app builds by `org_id/app_version_id`. */
+  apps: Map<string, AppBuild>;
+  /** Submit bodies received, in order. */
+  submits: SubmitRequest[];
   close(): Promise<void>;
 }
 
@@ -66,11 +79,18 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(JSON.stringify(body));
 }
 
+async function readBytes(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
 async function readBody(req: IncomingMessage): Promise<unknown> {
-  let text = '';
-  for await (const chunk of req) text += chunk;
+  const text = (await readBytes(req)).toString('utf8');
   return text ? JSON.parse(text) : undefined;
 }
+
+const sha256 = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');
 
 export async function startFakeServer(options: { token?: string } = {}): Promise<FakeServer> {
   const jobs = new Map<string, Job>();
@@ -78,6 +98,9 @@ export async function startFakeServer(options: { token?: string } = {}): Promise
   const keys: string[] = [];
   const requests: string[] = [];
   const logs = new Map<string, LogChunk[]>();
+  const blobs = new Map<string, Buffer>();
+  const apps = new Map<string, AppBuild>();
+  const submits: SubmitRequest[] = [];
   let seq = 0;
   /** Moves the job one step and logs the step. */
   const step = (job: Job, now: string) => {
@@ -106,6 +129,62 @@ export async function startFakeServer(options: { token?: string } = {}): Promise
     const jobId = param('GET', /^\/v1\/jobs\/([^/]+)$/);
     const submissionParam = param('GET', /^\/v1\/submissions\/([^/]+)$/);
     const logsId = param('GET', /^\/v1\/jobs\/([^/]+)\/logs$/);
+    const blobSha = /^\/v1\/blobs\/([^/]+)$/.exec(url.pathname)?.[1];
+    if (blobSha !== undefined && req.method === 'HEAD') {
+      res.writeHead(blobs.has(blobSha) ? 200 : 404).end();
+      return;
+    }
+    if (blobSha !== undefined && req.method === 'PUT') {
+      const bytes = await readBytes(req);
+      if (sha256(bytes) !== blobSha) {
+        return send(res, 422, {
+          error: { code: 'hash_mismatch', message: `the body's SHA-256 is ${sha256(bytes)}, not ${blobSha}` },
+        });
+      }
+      const uploaded = !blobs.has(blobSha);
+      blobs.set(blobSha, bytes);
+      const kind = (url.searchParams.get('kind') ?? 'bundle') as BlobKind;
+      const org_id = url.searchParams.get('org_id') ?? 'x';
+      return send(res, uploaded ? 201 : 200, { sha256: blobSha, org_id, kind, size: bytes.length, uploaded });
+    }
+    if (url.pathname === '/v1/apps' && req.method === 'GET') {
+      const app = apps.get(`${url.searchParams.get('org_id')}/${url.searchParams.get('app_version_id')}`);
+      return app ? send(res, 200, { ...app, created: false }) : notFound();
+    }
+    if (url.pathname === '/v1/apps' && req.method === 'POST') {
+      const body = (await readBody(req)) as AppRegisterRequest;
+      if (body.url?.includes('unreachable')) {
+        return send(res, 422, { error: { code: 'fetch_failed', message: `could not download ${body.url}: 404` } });
+      }
+      const sha = body.sha256 ?? sha256(body.url ?? '');
+      if (body.url) blobs.set(sha, Buffer.from(body.url));
+      const bytes = blobs.get(sha);
+      if (!bytes) return send(res, 404, { error: { code: 'not_found', message: `no uploaded blob ${sha}` } });
+      const key = `${body.org_id}/${body.app_version_id}`;
+      const existing = apps.get(key);
+      if (existing && existing.sha256 !== sha) {
+        return send(res, 409, {
+          error: {
+            code: 'conflict',
+            message: `app version ${body.app_version_id} already has build ${existing.sha256.slice(0, 12)}`,
+          },
+        });
+      }
+      if (existing) return send(res, 200, { ...existing, created: false });
+      const app: AppBuild = {
+        org_id: body.org_id,
+        app_version_id: body.app_version_id,
+        sha256: sha,
+        size: bytes.length,
+        filename: body.filename ?? body.url?.split('/').pop() ?? 'app',
+        source_url: body.url ?? null,
+        browserstack_url: null,
+        created_at: now,
+        created: true,
+      };
+      apps.set(key, app);
+      return send(res, 201, app);
+    }
     if (req.method === 'GET' && url.pathname === '/v1/agents') {
       return fake.agents ? send(res, 200, fake.agents) : notFound();
     }
@@ -128,6 +207,7 @@ export async function startFakeServer(options: { token?: string } = {}): Promise
     if (req.method === 'POST' && url.pathname === '/v1/jobs') {
       keys.push(String(req.headers['idempotency-key'] ?? ''));
       const body = (await readBody(req)) as SubmitRequest;
+      submits.push(body);
       const paths = body.tests ?? [body.test_path as string];
       const submissionId = `sub_${++seq}`;
       const created = paths.map((test_path) => {
@@ -151,6 +231,7 @@ export async function startFakeServer(options: { token?: string } = {}): Promise
           started_at: null,
           finished_at: null,
           error: null,
+          bundle_sha256: body.bundle_sha256 ?? null,
           runs: [],
         };
         jobs.set(job.id, job);
@@ -229,6 +310,9 @@ export async function startFakeServer(options: { token?: string } = {}): Promise
     requests,
     logs,
     agents: undefined,
+    blobs,
+    apps,
+    submits,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -36,6 +36,7 @@ function job(id: string, overrides: Partial<Job> = {}): Job {
     started_at: '2024-05-01T12:00:00.000Z',
     finished_at: '2024-05-01T12:00:02.000Z',
     error: null,
+    bundle_sha256: null,
     runs: [run(1)],
     ...overrides,
   };

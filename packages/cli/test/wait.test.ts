@@ -24,6 +24,7 @@ function summary(id: string, status: JobStatus): JobSummary {
     started_at: null,
     finished_at: null,
     error: null,
+    bundle_sha256: null,
   };
 }
 
