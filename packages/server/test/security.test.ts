@@ -2,6 +2,7 @@
  * Every /v1 route × every kind of caller: the intended status, and no rejected request
  * changes a row. Then the limits: rate, queued cap, device cap, headers.
  */
+import { createHash } from 'node:crypto';
 import type { Batch, SubmitResponse } from '@qgjob/protocol';
 import { type App, buildApp } from '@qgjob/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,8 +19,12 @@ const TABLES = [
   'device_apps',
   'batches',
   'tokens',
+  'blobs',
+  'app_builds',
+  'device_pools',
 ];
 
+type Method = 'GET' | 'POST' | 'PUT';
 type Cred = 'none' | 'bad' | 'revoked' | 'expired' | 'otherOrg' | 'ownOrg' | 'agent' | 'otherAgent' | 'admin';
 type Route =
   | 'submit'
@@ -36,7 +41,13 @@ type Route =
   | 'jobLogs'
   | 'sendLogs'
   | 'overview'
-  | 'agents';
+  | 'agents'
+  | 'getBlob'
+  | 'putBlob'
+  | 'registerApp'
+  | 'getApp'
+  | 'browserstackApp'
+  | 'browserstackResult';
 
 // The intended answer of each route to each caller (401 for none/bad/revoked/expired everywhere).
 const EXPECTED: Record<Route, Record<'otherOrg' | 'ownOrg' | 'agent' | 'otherAgent' | 'admin', number>> = {
@@ -56,6 +67,13 @@ const EXPECTED: Record<Route, Record<'otherOrg' | 'ownOrg' | 'agent' | 'otherAge
   // An org sees only its own org in these (checked in overview.test.ts); agents see nothing.
   overview: { otherOrg: 200, ownOrg: 200, agent: 403, otherAgent: 403, admin: 200 },
   agents: { otherOrg: 200, ownOrg: 200, agent: 403, otherAgent: 403, admin: 200 },
+  // Agents fetch the builds and bundles of any org's batches; orgs see only their own blobs.
+  getBlob: { otherOrg: 404, ownOrg: 200, agent: 200, otherAgent: 200, admin: 200 },
+  putBlob: { otherOrg: 403, ownOrg: 201, agent: 403, otherAgent: 403, admin: 201 },
+  registerApp: { otherOrg: 403, ownOrg: 201, agent: 403, otherAgent: 403, admin: 201 },
+  getApp: { otherOrg: 403, ownOrg: 200, agent: 403, otherAgent: 403, admin: 200 },
+  browserstackApp: { otherOrg: 403, ownOrg: 403, agent: 200, otherAgent: 404, admin: 200 },
+  browserstackResult: { otherOrg: 403, ownOrg: 403, agent: 200, otherAgent: 404, admin: 200 },
 };
 // GET /v1/events (the same data as /v1/overview, as a stream) is covered in overview.test.ts.
 
@@ -65,12 +83,15 @@ describe('credentials and isolation', () => {
   const tokens = {} as Record<Cred, string | undefined>;
   let n = 0;
 
-  const call = (method: 'GET' | 'POST', url: string, token: string | undefined, payload?: unknown) =>
+  const call = (method: Method, url: string, token: string | undefined, payload?: unknown) =>
     app.http.inject({
       method,
       url,
       payload: payload as object,
-      headers: token ? { authorization: `Bearer ${token}` } : {},
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(Buffer.isBuffer(payload) ? { 'content-type': 'application/octet-stream' } : {}),
+      },
     });
 
   /** Fresh rows for one request: a queued job and submission of org-a, an agent with a device holding a batch. */
@@ -85,13 +106,30 @@ describe('credentials and isolation', () => {
       })
     ).json<SubmitResponse>();
     const agentName = `agent-${n}`;
+    const build = Buffer.from(`build ${n}`);
+    const buildSha = createHash('sha256').update(build).digest('hex');
+    await call('PUT', `/v1/blobs/${buildSha}?org_id=org-a&kind=app`, ADMIN, build);
+    await call('POST', '/v1/apps', ADMIN, { org_id: 'org-a', app_version_id: `bs${n}`, sha256: buildSha });
+    await call('POST', '/v1/jobs', ADMIN, {
+      org_id: 'org-a',
+      app_version_id: `bs${n}`,
+      target: 'browserstack',
+      test_path: 't/bs.js',
+    });
     const reg = (
       await call('POST', '/v1/agents/register', tokens.agent, {
         name: agentName,
-        devices: [{ name: 'e1', target: 'emulator' }],
+        devices: [
+          { name: 'e1', target: 'emulator' },
+          { name: 'b1', target: 'browserstack' },
+        ],
       })
-    ).json<{ devices: { id: string }[] }>();
-    const deviceId = reg.devices[0]?.id as string;
+    ).json<{ devices: { id: string; target: string }[] }>();
+    const deviceId = reg.devices.find((d) => d.target === 'emulator')?.id as string;
+    const bsDeviceId = reg.devices.find((d) => d.target === 'browserstack')?.id as string;
+    const bsBatch = (await call('POST', `/v1/devices/${bsDeviceId}/claim?wait_ms=0`, tokens.agent)).json<{
+      batch: Batch;
+    }>().batch;
     await call('POST', '/v1/jobs', ADMIN, { org_id: 'org-a', app_version_id: `b${n}`, test_path: 't/batch.js' });
     const batch = (await call('POST', `/v1/devices/${deviceId}/claim?wait_ms=0`, tokens.agent)).json<{ batch: Batch }>()
       .batch;
@@ -106,10 +144,12 @@ describe('credentials and isolation', () => {
       batchId: batch.id,
       batchJobId: batch.jobs[0]?.id as string,
       spareTokenId: spare.id,
+      buildSha,
+      bsBatchId: bsBatch.id,
     };
   }
 
-  function request(route: Route, fx: Awaited<ReturnType<typeof fixture>>): ['GET' | 'POST', string, unknown?] {
+  function request(route: Route, fx: Awaited<ReturnType<typeof fixture>>): [Method, string, unknown?] {
     switch (route) {
       case 'submit':
         return ['POST', '/v1/jobs', { org_id: 'org-a', app_version_id: 'new', test_path: `t/new-${n}.js` }];
@@ -145,6 +185,20 @@ describe('credentials and isolation', () => {
         return ['GET', '/v1/overview'];
       case 'agents':
         return ['GET', '/v1/agents'];
+      case 'getBlob':
+        return ['GET', `/v1/blobs/${fx.buildSha}`];
+      case 'putBlob': {
+        const data = Buffer.from(`bundle ${n}`);
+        return ['PUT', `/v1/blobs/${createHash('sha256').update(data).digest('hex')}?org_id=org-a&kind=bundle`, data];
+      }
+      case 'registerApp':
+        return ['POST', '/v1/apps', { org_id: 'org-a', app_version_id: `new${n}`, sha256: fx.buildSha }];
+      case 'getApp':
+        return ['GET', `/v1/apps?org_id=org-a&app_version_id=bs${n}`];
+      case 'browserstackApp':
+        return ['POST', `/v1/batches/${fx.bsBatchId}/browserstack-app`];
+      case 'browserstackResult':
+        return ['PUT', `/v1/batches/${fx.bsBatchId}/browserstack-app`, { browserstack_url: `bs://${n}` }];
     }
   }
 
