@@ -1,14 +1,17 @@
 /**
  * npm run demo — a whole local farm in one command, on the embedded store:
  * job-server, two simulated agents (two emulators and a phone; two BrowserStack slots),
- * the example suite submitted with the real `qgjob` CLI for two orgs, three app versions
- * and all three targets, live progress, and a summary of what grouping saved.
+ * a build registered with `qgjob app upload`, the example suite submitted with the real
+ * `qgjob` CLI (its sources packed and uploaded once as a bundle) for two orgs, three app
+ * versions and all three targets, live progress, and a summary of what grouping saved.
  *
  * The agents use the `simulate` executor (no real device here): an install takes
- * DEMO_INSTALL_MS, a test DEMO_TEST_MS, and tests matching DEMO_FAIL fail.
+ * DEMO_INSTALL_MS, a test DEMO_TEST_MS, and tests matching DEMO_FAIL fail. What they fetch
+ * is real: the registered build and the test bundle land in their cache, hash-verified;
+ * only the bundle's npm dependencies are skipped, as simulated tests run no code.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,6 +49,8 @@ async function main(): Promise<void> {
     simTestMs: testMs,
     simFail: failPattern,
     logger: silentLogger,
+    cacheDir: join(dir, 'agent-cache'),
+    depsCommand: 'echo simulated tests run no code: dependencies not installed',
   };
   const agents = [
     startAgent({
@@ -70,6 +75,20 @@ async function main(): Promise<void> {
   console.log('agents: lab-host-1 (2 emulators, 1 phone), browserstack-1 (2 parallel slots)');
   console.log(`simulated install ${installMs} ms, test ${testMs} ms; tests matching /${failPattern}/ fail\n`);
 
+  // A stand-in build file for xyz123 (its bytes are what counts: hashed, uploaded, fetched).
+  const build = join(dir, 'app-release.apk');
+  writeFileSync(build, `pretend build of xyz123 ${'.'.repeat(256 * 1024)}`);
+  const { stdout: uploaded } = await promisify(execFile)(process.execPath, [
+    cli,
+    'app',
+    'upload',
+    `--server=${server.url}`,
+    '--org-id=qualgent',
+    '--app-version-id=xyz123',
+    build,
+  ]);
+  console.log(`$ qgjob app upload --org-id=qualgent --app-version-id=xyz123 app-release.apk\n${uploaded.trimEnd()}`);
+
   const tests = readdirSync(join(root, 'examples/tests'))
     .filter((f) => f.endsWith('.spec.js'))
     .map((f) => `tests/${f}`);
@@ -85,11 +104,19 @@ async function main(): Promise<void> {
       '--json',
     ];
     for (const t of tests) args.push(`--test=${t}`);
-    const { stdout } = await promisify(execFile)(process.execPath, args);
-    const submitted = JSON.parse(stdout) as { submission_id: string; jobs: { id: string }[] };
+    // From examples/: the specs, appwright.config.ts and package.json go along as a bundle.
+    const { stdout } = await promisify(execFile)(process.execPath, args, { cwd: join(root, 'examples') });
+    const submitted = JSON.parse(stdout) as {
+      submission_id: string;
+      jobs: { id: string }[];
+      bundle: { sha256: string; files: number; uploaded: boolean } | null;
+    };
     ids.push(submitted.submission_id);
+    const bundle = submitted.bundle
+      ? `bundle ${submitted.bundle.sha256.slice(0, 12)} ${submitted.bundle.uploaded ? 'uploaded' : 'already on the server'}`
+      : 'no bundle';
     console.log(
-      `$ qgjob submit --org-id=${s.org} --app-version-id=${s.version} --target=${s.target} --test=… (${tests.length} tests) → ${submitted.submission_id}`,
+      `$ qgjob submit --org-id=${s.org} --app-version-id=${s.version} --target=${s.target} --test=… (${tests.length} tests) → ${submitted.submission_id}, ${bundle}`,
     );
   }
   console.log('');
