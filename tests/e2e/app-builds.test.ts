@@ -8,22 +8,12 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QgjobClient } from '@qgjob/client';
-import type { Job } from '@qgjob/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, parseDevice, type RunningAgent, startAgent } from '../../packages/agent/src/index.js';
 import { runCli } from '../helpers/cli.js';
 import { adapters } from '../helpers/db.js';
+import { waitForJobs } from '../helpers/jobs.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-
-async function finished(client: QgjobClient, ids: string[]): Promise<Job[]> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const jobs = await Promise.all(ids.map((id) => client.getJob(id)));
-    if (jobs.every((j) => ['passed', 'failed', 'errored', 'cancelled'].includes(j.status))) return jobs;
-    if (Date.now() > deadline) throw new Error(`not finished: ${jobs.map((j) => j.status)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe.each(adapters)('app builds on $name', (adapter) => {
   let server: TestServer;
@@ -82,7 +72,7 @@ describe.each(adapters)('app builds on $name', (adapter) => {
 
     const first = await start('host-1', 'e1');
     const one = await client.submit({ org_id: 'acme', app_version_id: 'v7', test_path: 'tests/a.spec.js' });
-    const [job1] = await finished(client, [one.jobs[0]?.id as string]);
+    const [job1] = await waitForJobs(client, [one.jobs[0]?.id as string]);
     expect(job1?.status).toBe('passed');
     expect(job1?.runs[0]?.app_installed).toBe(true);
     expect(await installLog(job1?.id as string)).toContain(`${sha256}  `);
@@ -98,7 +88,7 @@ describe.each(adapters)('app builds on $name', (adapter) => {
 
     await start('host-2', 'e2');
     const two = await client.submit({ org_id: 'acme', app_version_id: 'v7', test_path: 'tests/b.spec.js' });
-    const [job2] = await finished(client, [two.jobs[0]?.id as string]);
+    const [job2] = await waitForJobs(client, [two.jobs[0]?.id as string]);
     expect(job2?.status).toBe('passed');
     expect(job2?.runs[0]?.app_installed).toBe(true);
     expect(await installLog(job2?.id as string)).toContain(`${sha256}  `);

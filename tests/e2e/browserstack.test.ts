@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { QgjobClient } from '@qgjob/client';
-import type { Job } from '@qgjob/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, parseDevice, type RunningAgent, startAgent } from '../../packages/agent/src/index.js';
 import { type BrowserStackStandin, startBrowserStackStandin } from '../helpers/browserstack-standin.js';
 import { adapters } from '../helpers/db.js';
+import { waitForJobs } from '../helpers/jobs.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const SESSION = fileURLToPath(new URL('../fixtures/bs-session.mjs', import.meta.url));
@@ -69,14 +69,7 @@ describe.each(adapters)('BrowserStack through a stand-in on $name', (adapter) =>
       tests: Array.from({ length: 30 }, (_, i) => `tests/flow-${i}.spec.js`),
     });
     const ids = submitted.jobs.map((j) => j.id);
-    let jobs: Job[] = [];
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      jobs = await Promise.all(ids.map((id) => client.getJob(id)));
-      if (jobs.every((j) => ['passed', 'failed', 'errored', 'cancelled'].includes(j.status))) break;
-      if (Date.now() > deadline) throw new Error(`not finished: ${jobs.map((j) => j.status).join(',')}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    const jobs = await waitForJobs(client, ids);
     expect(jobs.map((j) => j.status)).toEqual(Array(30).fill('passed'));
 
     // Exactly one upload, of exactly the registered bytes, under the build's own file name.

@@ -9,10 +9,10 @@ import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QgjobClient } from '@qgjob/client';
-import type { Job } from '@qgjob/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, parseDevice, type RunningAgent, startAgent } from '../../packages/agent/src/index.js';
 import { pgliteAdapter } from '../helpers/db.js';
+import { waitForJobs } from '../helpers/jobs.js';
 import { fileEntry, gzipBomb, paxHeader, rawHeader, tarGz } from '../helpers/raw-tar.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -89,14 +89,7 @@ describe('hostile bundles', () => {
       logger: createLogger({ level: 'error' }),
     });
     await agent.ready;
-    const deadline = Date.now() + 60_000;
-    let jobs: Job[] = [];
-    for (;;) {
-      jobs = await Promise.all([...jobIds.values()].map((id) => client.getJob(id)));
-      if (jobs.every((j) => j.status === 'errored' || j.status === 'passed' || j.status === 'failed')) break;
-      if (Date.now() > deadline) throw new Error(`not finished: ${jobs.map((j) => j.status)}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitForJobs(client, [...jobIds.values()]);
     for (const [name, { says }] of Object.entries(hostile)) {
       const job = await client.getJob(jobIds.get(name) as string);
       expect(job.status, name).toBe('errored');

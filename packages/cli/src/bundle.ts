@@ -12,9 +12,9 @@ import { mkdtemp, readdir, realpath, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { BundleError, packBundle } from '@qgjob/bundle';
+import { formatSize } from '@qgjob/protocol';
 import { BUNDLE_MAX_BYTES } from './constants.js';
 import { UsageError } from './errors.js';
-import { formatSize } from './output.js';
 
 export { BUNDLE_MAX_BYTES };
 export const BUNDLE_MANIFEST = '.qgjob-bundle.json';

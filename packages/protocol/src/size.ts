@@ -25,15 +25,15 @@ export function parseSize(text: string): number | undefined {
   return Math.round(Number(match[1]) * unit);
 }
 
-/** `1.2 MB`-style text for messages. */
+/** A byte count for people: `512 B`, `4.1 KiB`, `12.3 MiB`, `1.2 GiB`. */
 export function formatSize(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
   const units = ['KiB', 'MiB', 'GiB', 'TiB'];
   let value = bytes / 1024;
-  let i = 0;
-  while (value >= 1024 && i < units.length - 1) {
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
     value /= 1024;
-    i++;
+    unit++;
   }
-  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[i]}`;
+  return `${value.toFixed(1)} ${units[unit]}`;
 }

@@ -8,11 +8,11 @@ import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { sha256File } from '@qgjob/bundle';
 import { ApiError } from '@qgjob/client';
-import { type AppBuild, type AppRegisterRequest, appRegisterErrors } from '@qgjob/protocol';
+import { type AppBuild, type AppRegisterRequest, appRegisterErrors, formatSize } from '@qgjob/protocol';
 import { type Context, createContext, type GlobalOptions } from '../context.js';
 import { UnsupportedError, UsageError } from '../errors.js';
 import { throwFieldErrors } from '../fields.js';
-import { formatSize, printJson } from '../output.js';
+import { printJson } from '../output.js';
 
 export interface AppUploadOptions extends GlobalOptions {
   orgId?: string;

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ApiError } from '@qgjob/client';
-import { LIMITS, type SubmitRequest, type SubmitResponse, submitErrors } from '@qgjob/protocol';
+import { formatSize, LIMITS, type SubmitRequest, type SubmitResponse, submitErrors } from '@qgjob/protocol';
 import { type BundlePlan, type PackedBundle, packPlan, planBundle } from '../bundle.js';
 import { type Context, createContext, type GlobalOptions } from '../context.js';
 import { durationFlag } from '../duration.js';
@@ -13,7 +13,7 @@ import { throwFieldErrors } from '../fields.js';
 import { parseIntegerFlag, parsePriority } from '../flags.js';
 import { afterWait, conclude, follow, printResults, resultsDocument } from '../follow.js';
 import { expandTests } from '../glob.js';
-import { formatSize, printJson, table } from '../output.js';
+import { printJson, table } from '../output.js';
 import { pollSubmission } from '../sources.js';
 
 export interface SubmitOptions extends GlobalOptions {
