@@ -50,7 +50,6 @@ async function main(): Promise<void> {
     simFail: failPattern,
     logger: silentLogger,
     cacheDir: join(dir, 'agent-cache'),
-    depsCommand: 'echo simulated tests run no code: dependencies not installed',
   };
   const agents = [
     startAgent({

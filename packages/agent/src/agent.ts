@@ -69,7 +69,13 @@ export class Agent {
       depsCommand: config.depsCommand,
       log: this.log.child({ part: 'cache' }),
     });
-    this.provisioner = new Provisioner({ cache, client: this.client, browserstack: this.browserstack, log: this.log });
+    this.provisioner = new Provisioner({
+      cache,
+      client: this.client,
+      browserstack: this.browserstack,
+      log: this.log,
+      installDeps: this.executor.runsTests !== false,
+    });
     this.ready = new Promise((resolve, reject) => {
       this.markReady = resolve;
       this.failReady = reject;

@@ -188,6 +188,7 @@ export class ArtifactCache {
     sha256: string,
     signal: AbortSignal,
     output?: OutputSink,
+    options: { deps?: boolean } = {},
   ): Promise<{ dir: string; workdir: string; fetched: boolean; depsInstalled: boolean } & Lease> {
     checkSha(sha256);
     const leases = [this.pin(`bundle:${sha256}`)];
@@ -198,7 +199,8 @@ export class ArtifactCache {
       const prepared = await this.share(`bundle:${sha256}`, signal, (s) => this.prepareBundle(sha256, s));
       const { marker, dir } = prepared;
       let depsInstalled = false;
-      if (marker.deps) {
+      // `deps: false`: nothing will run the bundle's code (a simulated device), so no install.
+      if (marker.deps && options.deps !== false) {
         const deps = marker.deps;
         const id = `deps:${deps.key}`;
         leases.push(this.pin(id));

@@ -38,6 +38,8 @@ export interface ProvisionerOptions {
   /** Absent: this host has no BrowserStack credentials. */
   browserstack?: BrowserStackApi;
   log: Logger;
+  /** Install bundles' npm dependencies (false for an executor that runs no test code). */
+  installDeps?: boolean;
 }
 
 export class Provisioner {
@@ -67,7 +69,9 @@ export class Provisioner {
     for (const sha256 of wanted) {
       if (signal.aborted) break;
       try {
-        const bundle = await this.options.cache.bundle(sha256, signal, output);
+        const bundle = await this.options.cache.bundle(sha256, signal, output, {
+          deps: this.options.installDeps !== false,
+        });
         releases.push(() => bundle.release());
         workdirs.set(sha256, bundle.workdir);
         this.options.log.info('bundle ready', {

@@ -287,6 +287,20 @@ describe('bundles', () => {
     expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
   });
 
+  it('installs nothing when asked not to (an executor that runs no test code)', async () => {
+    const { store, cache, dir } = setup();
+    const key = store.add(
+      await makeBundle({ 'package.json': PACKAGE, 'package-lock.json': LOCK_A, 'tests/a.spec.js': 'a\n' }),
+    );
+    writeFileSync(npmLog, '');
+    const got = await cache.bundle(key, neverAborted, undefined, { deps: false });
+    got.release();
+    expect(got.depsInstalled).toBe(false);
+    expect(readFileSync(npmLog, 'utf8')).toBe('');
+    expect(readdirSync(join(dir, 'deps'))).toEqual([]);
+    expect(existsSync(join(got.dir, 'tests/a.spec.js'))).toBe(true);
+  });
+
   it('reports a failed install with its output and keeps nothing of it', async () => {
     const { store, cache, dir } = setup();
     const key = store.add(

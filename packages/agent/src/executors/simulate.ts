@@ -21,6 +21,7 @@ export interface SimulateOptions {
 
 export class SimulateExecutor implements Executor {
   readonly name = 'simulate';
+  readonly runsTests = false;
 
   constructor(private readonly options: SimulateOptions) {}
 

@@ -32,6 +32,8 @@ export type OutputSink = (stream: 'stdout' | 'stderr', text: string) => void;
 
 export interface Executor {
   readonly name: string;
+  /** False when it never runs the test's code (simulate): a bundle's npm dependencies are then not installed. */
+  readonly runsTests?: boolean;
   /** Puts the batch's app on the device. Aborting `signal` kills the install. */
   install(ctx: ExecContext, signal: AbortSignal, output?: OutputSink): Promise<InstallOutcome>;
   /** Runs one test. Never throws; aborting `signal` kills it and yields `errored`. */
