@@ -74,7 +74,7 @@ export class Agent {
       client: this.client,
       browserstack: this.browserstack,
       log: this.log,
-      installDeps: this.executor.runsTests !== false,
+      runsTests: this.executor.runsTests !== false,
     });
     this.ready = new Promise((resolve, reject) => {
       this.markReady = resolve;

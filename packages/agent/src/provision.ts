@@ -38,8 +38,12 @@ export interface ProvisionerOptions {
   /** Absent: this host has no BrowserStack credentials. */
   browserstack?: BrowserStackApi;
   log: Logger;
-  /** Install bundles' npm dependencies (false for an executor that runs no test code). */
-  installDeps?: boolean;
+  /**
+   * False for an executor that runs no test code (simulate): bundles are fetched and unpacked
+   * but their npm dependencies not installed, and no build is uploaded to BrowserStack (that
+   * upload is the install there, which such an executor only pretends).
+   */
+  runsTests?: boolean;
 }
 
 export class Provisioner {
@@ -55,7 +59,9 @@ export class Provisioner {
     if (batch.app) {
       try {
         if (batch.target === 'browserstack') {
-          appPath = await this.browserstackUrl(batch, batch.app, signal, releases);
+          if (batch.app.browserstack_url || this.options.runsTests !== false) {
+            appPath = await this.browserstackUrl(batch, batch.app, signal, releases);
+          }
         } else {
           appPath = await this.localBuild(batch.app, signal, releases);
         }
@@ -70,7 +76,7 @@ export class Provisioner {
       if (signal.aborted) break;
       try {
         const bundle = await this.options.cache.bundle(sha256, signal, output, {
-          deps: this.options.installDeps !== false,
+          deps: this.options.runsTests !== false,
         });
         releases.push(() => bundle.release());
         workdirs.set(sha256, bundle.workdir);

@@ -63,7 +63,7 @@ export async function touchForSubmit(
        UPDATE app_builds SET last_used_at = now()
         WHERE org_id = $1 AND app_version_id = $2 AND last_used_at < now() - make_interval(secs => $4::float8 / 1000)
         RETURNING 1)
-     SELECT ($3::text IS NULL OR EXISTS (SELECT 1 FROM blobs WHERE org_id = $1 AND sha256 = $3 AND kind = 'bundle'))
+     SELECT ($3::text IS NULL OR EXISTS (SELECT 1 FROM blobs WHERE org_id = $1 AND sha256 = $3))
             AS bundle_known,
             (SELECT count(*) FROM b) + (SELECT count(*) FROM a) AS touched`,
     [s.orgId, s.appVersionId, s.bundleSha256, s.touchMs],
