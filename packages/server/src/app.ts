@@ -114,7 +114,9 @@ export async function buildApp(options: AppOptions): Promise<App> {
     reads: new RateLimiter(limits.readsPerSecond, limits.readsPerSecond * 2),
   });
   const blobs = options.blobs ?? new DirBlobStore(await mkdtemp(join(tmpdir(), 'qgjob-blobs-')), true);
-  const artifacts = new ArtifactService(options.db, blobs, metrics, options.artifacts, http.log);
+  // Open mode is local use: a build URL on this machine or network is what the user means.
+  const artifactOptions = { fetchInternalUrls: (options.auth?.mode ?? 'open') === 'open', ...options.artifacts };
+  const artifacts = new ArtifactService(options.db, blobs, metrics, artifactOptions, http.log);
   const queue = new QueueService(options.db, metrics, wakeups, limits.maxQueuedPerOrg, artifacts);
   const scheduler = new Scheduler(options.db, wakeups, metrics, { log: http.log, artifacts, ...options.scheduler });
   // Closing: long-polls answer "no batch" at once instead of holding the shutdown.

@@ -47,6 +47,8 @@ Options:
   --max-bundle-size=SIZE  largest test bundle accepted (default 256MiB)
   --blob-retention=DURATION  builds and bundles no job used for this long are deleted
                        (default 7d)
+  --fetch-internal-urls  let qgjob app upload --url point at loopback or private addresses
+                       (refused by default with tokens; always allowed with --open)
   --policy=NAME        scheduling policy: fair (default); grouped and fifo exist to
                        compare against in benchmarks (env QGJOB_POLICY)
   -h, --help           this help
@@ -115,6 +117,7 @@ async function main(): Promise<void> {
     maxAppBytes: sizeFlag('max-app-size', values['max-app-size']),
     maxBundleBytes: sizeFlag('max-bundle-size', values['max-bundle-size']),
     retentionMs: durationValue('blob-retention', values['blob-retention']),
+    fetchInternalUrls: values['fetch-internal-urls'] || undefined,
   };
   const level = process.env.LOG_LEVEL ?? 'info';
   let server: Awaited<ReturnType<typeof startServer>>;
@@ -233,6 +236,7 @@ function parse() {
       'max-app-size': { type: 'string' },
       'max-bundle-size': { type: 'string' },
       'blob-retention': { type: 'string' },
+      'fetch-internal-urls': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
     },

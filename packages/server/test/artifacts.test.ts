@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { type App, buildApp, DirBlobStore } from '@qgjob/server';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { adapters, type TestDb } from '../../../tests/helpers/db.js';
+import { isInternalAddress } from '../src/services/url-guard.js';
 
 const sha = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
 
@@ -171,6 +172,35 @@ describe.each(adapters)('blobs, app builds and BrowserStack uploads on $name', (
     }
     const shown = await app.http.inject({ method: 'GET', url: '/v1/apps?org_id=acme&app_version_id=v3' });
     expect(shown.json().sha256).toBe(hash);
+  });
+
+  it('with tokens, refuses build URLs into the server’s own network', async () => {
+    await app.http.close();
+    const admin = 'admin-token-for-url-tests-0123456789';
+    app = await buildApp({
+      db: store.db,
+      blobs: new DirBlobStore(blobDir),
+      auth: { mode: 'tokens', adminToken: admin },
+    });
+    const register = (url: string) =>
+      app.http.inject({
+        method: 'POST',
+        url: '/v1/apps',
+        headers: { authorization: `Bearer ${admin}` },
+        payload: { org_id: 'acme', app_version_id: 'v1', url },
+      });
+    for (const url of ['http://127.0.0.1:9/app.apk', 'http://[::1]/a.apk', 'http://169.254.169.254/latest/meta-data']) {
+      const res = await register(url);
+      expect(res.statusCode, url).toBe(422);
+      expect(res.json().error).toMatchObject({ code: 'fetch_failed', field: 'url' });
+      expect(res.json().error.message).toContain('internal address');
+    }
+    expect(await files(blobDir)).toEqual([]);
+    expect(isInternalAddress('10.1.2.3')).toBe(true);
+    expect(isInternalAddress('::ffff:192.168.1.1')).toBe(true);
+    expect(isInternalAddress('fd00::1')).toBe(true);
+    expect(isInternalAddress('93.184.216.34')).toBe(false);
+    expect(isInternalAddress('2606:2800:220:1::248')).toBe(false);
   });
 
   it('hands batches their build and their jobs their bundle; jobs of other sources are not deduplicated', async () => {

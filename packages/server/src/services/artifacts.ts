@@ -24,6 +24,7 @@ import { AppError, NotFoundError, ValidationError } from '../errors.js';
 import * as artifacts from '../store/artifacts.js';
 import * as batches from '../store/batches.js';
 import type { Metrics } from './metrics.js';
+import { internalUrlReason } from './url-guard.js';
 
 export interface ArtifactOptions {
   /** Largest app build accepted. Default 4 GiB (BrowserStack's own limit). */
@@ -38,6 +39,8 @@ export interface ArtifactOptions {
   browserstackFreshMs: number;
   /** Time allowed to fetch a build from a URL. */
   fetchTimeoutMs: number;
+  /** May a build URL point into the server's own network (loopback, private addresses)? */
+  fetchInternalUrls: boolean;
 }
 
 export const DEFAULT_ARTIFACT_OPTIONS: ArtifactOptions = {
@@ -47,7 +50,10 @@ export const DEFAULT_ARTIFACT_OPTIONS: ArtifactOptions = {
   browserstackLeaseMs: 10 * 60_000,
   browserstackFreshMs: 29 * 24 * 3600_000,
   fetchTimeoutMs: 10 * 60_000,
+  fetchInternalUrls: false,
 };
+
+const MAX_REDIRECTS = 5;
 
 /** A BrowserStack batch that must wait for another agent's upload asks again this soon. */
 const BROWSERSTACK_RETRY_MS = 1000;
@@ -225,13 +231,38 @@ export class ArtifactService {
   }
 
   private async fetch(url: string): Promise<StagedBlob> {
-    let response: Response;
-    try {
-      response = await fetch(url, { redirect: 'follow', signal: AbortSignal.timeout(this.options.fetchTimeoutMs) });
-    } catch (error) {
-      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-      const reason = cause?.code ?? cause?.message ?? (error as Error).message;
-      throw new AppError('fetch_failed', `could not fetch ${url}: ${reason}`, { field: 'url' });
+    const signal = AbortSignal.timeout(this.options.fetchTimeoutMs);
+    let response: Response | undefined;
+    let target = new URL(url);
+    // Redirects are followed by hand, so every hop is checked like the first.
+    for (let hop = 0; ; hop++) {
+      const refused = this.options.fetchInternalUrls ? undefined : await internalUrlReason(target);
+      if (refused) {
+        throw new AppError(
+          'fetch_failed',
+          `refusing to fetch ${target.href}: ${refused}; give a public URL, or upload the file (qgjob app upload FILE)`,
+          { field: 'url' },
+        );
+      }
+      try {
+        response = await fetch(target, { redirect: 'manual', signal });
+      } catch (error) {
+        const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+        const reason = cause?.code ?? cause?.message ?? (error as Error).message;
+        throw new AppError('fetch_failed', `could not fetch ${target.href}: ${reason}`, { field: 'url' });
+      }
+      const location = response.headers.get('location');
+      if (response.status < 300 || response.status >= 400 || !location) break;
+      await response.body?.cancel();
+      if (hop === MAX_REDIRECTS) {
+        throw new AppError('fetch_failed', `fetching ${url} redirected more than ${MAX_REDIRECTS} times`, {
+          field: 'url',
+        });
+      }
+      target = new URL(location, target);
+      if (target.protocol !== 'http:' && target.protocol !== 'https:') {
+        throw new AppError('fetch_failed', `fetching ${url} redirected to ${target.protocol} URL`, { field: 'url' });
+      }
     }
     if (!response.ok || !response.body) {
       await response.body?.cancel();
