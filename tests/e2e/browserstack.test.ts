@@ -82,7 +82,9 @@ describe.each(adapters)('BrowserStack through a stand-in on $name', (adapter) =>
     expect(standin.sessions.maxConcurrent).toBeLessThanOrEqual(3);
     // Every session asked for the one uploaded app, and the server keeps its URL.
     expect(new Set(standin.sessions.apps)).toEqual(new Set([appUrl]));
-    expect((await client.getApp({ org_id: 'acme', app_version_id: 'v42' })).browserstack_url).toBe(appUrl);
+    expect((await client.getApp({ org_id: 'acme', app_version_id: 'v42' })).browserstack).toEqual([
+      { account: standin.username, url: appUrl, uploaded_at: expect.any(String) },
+    ]);
     const logs = await client.getLogs(ids[0] as string);
     expect(logs.chunks.map((c) => c.text).join('')).toContain(`app ${appUrl}`);
     const metrics = await (await fetch(`${server.url}/metrics`)).text();

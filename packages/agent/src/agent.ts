@@ -181,8 +181,9 @@ export class Agent {
 
   /**
    * The BrowserStack account's parallel-session limit, from its plan: the server keeps busy
-   * BrowserStack devices of all agents on this account within it. Unknown (no credentials,
-   * plan unreachable): registered without, and only the device slots limit the sessions.
+   * BrowserStack devices of all agents on this account within it. Plan unreachable: the
+   * account alone, so the limit known from other agents still applies. No credentials:
+   * nothing, and only the device slots limit the sessions.
    */
   private async browserstackAccount(): Promise<RegisterRequest['browserstack']> {
     if (!this.config.devices.some((d) => d.target === 'browserstack')) return undefined;
@@ -192,15 +193,22 @@ export class Agent {
       );
       return undefined;
     }
+    const account = this.browserstack.username;
     try {
       const plan = await this.browserstack.plan(this.drainController.signal);
       this.log.info('browserstack plan', { plan: plan.plan, parallel_limit: plan.parallelLimit });
-      return { account: this.browserstack.username, parallel_limit: plan.parallelLimit };
+      if (plan.parallelLimit < 1) {
+        this.log.warn('the BrowserStack plan allows no parallel session: BrowserStack devices get no work', {
+          account,
+        });
+      }
+      return { account, parallel_limit: plan.parallelLimit };
     } catch (error) {
-      this.log.warn('cannot read the BrowserStack plan; its parallel limit is not enforced', {
+      // Still one of the account's devices: the limit another agent read (if any) holds.
+      this.log.warn('cannot read the BrowserStack plan; the last known parallel limit of the account applies', {
         error: describe(error),
       });
-      return undefined;
+      return { account };
     }
   }
 

@@ -176,10 +176,18 @@ export async function runBatch(batch: Batch, options: BatchRunnerOptions): Promi
       reporter.push({ type: 'start', job_id: job.id });
       const bundleError = prepared?.bundleErrorOf(job);
       if (bundleError) {
-        // Its test sources could not be provided (refused, unreachable): an infrastructure error.
-        reporter.push({ type: 'finish', job_id: job.id, status: 'errored', duration_ms: 0, error: bundleError });
+        // Its test sources could not be provided: an infrastructure error, final when the
+        // bundle itself was refused (another device would refuse it too).
+        reporter.push({
+          type: 'finish',
+          job_id: job.id,
+          status: 'errored',
+          duration_ms: 0,
+          error: bundleError.error,
+          final: bundleError.final || undefined,
+        });
         summary.errored++;
-        log.warn('job errored', { job: job.id, error: bundleError });
+        log.warn('job errored', { job: job.id, error: bundleError.error });
         continue;
       }
       log.info('job started', { job: job.id, test: job.test_path });

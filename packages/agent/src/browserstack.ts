@@ -79,10 +79,13 @@ export class BrowserStackApi {
 
   /** Uploads a local build file (streamed from disk with fs.openAsBlob, not read into memory); returns the bs:// app_url. */
   async uploadApp(filePath: string, options: { customId?: string; signal?: AbortSignal } = {}): Promise<string> {
+    const file = await openAsBlob(filePath);
     const form = new FormData();
-    form.append('file', await openAsBlob(filePath), basename(filePath));
+    form.append('file', file, basename(filePath));
     if (options.customId) form.append('custom_id', options.customId);
-    const body = await this.request('POST', '/app-automate/upload', 'app upload', form, options.signal);
+    // A big build on a slow uplink takes long: allow at least 256 KiB/s on top of the base timeout.
+    const timeoutMs = this.timeoutMs + Math.floor(file.size / (256 * 1024)) * 1000;
+    const body = await this.request('POST', '/app-automate/upload', 'app upload', form, options.signal, timeoutMs);
     const appUrl = field(body, 'app_url');
     if (typeof appUrl !== 'string' || !/^bs:\/\/\S+$/.test(appUrl)) {
       throw this.error(
@@ -99,9 +102,10 @@ export class BrowserStackApi {
     what: string,
     body: FormData | undefined,
     signal: AbortSignal | undefined,
+    timeoutMs = this.timeoutMs,
   ): Promise<unknown> {
     const url = this.apiUrl + path;
-    const timeout = AbortSignal.timeout(this.timeoutMs);
+    const timeout = AbortSignal.timeout(timeoutMs);
     const { username, accessKey } = this.credentials;
     let status: number;
     let text: string;
@@ -123,7 +127,7 @@ export class BrowserStackApi {
     } catch (err) {
       if (signal?.aborted) throw signal.reason ?? err;
       if (timeout.aborted) {
-        throw this.error(`BrowserStack ${what} to ${this.apiUrl} timed out after ${this.timeoutMs} ms`);
+        throw this.error(`BrowserStack ${what} to ${this.apiUrl} timed out after ${timeoutMs} ms`);
       }
       throw this.error(
         `cannot reach the BrowserStack API at ${this.apiUrl} (${what}): ${this.redact(describe(err))}`,

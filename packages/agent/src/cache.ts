@@ -7,8 +7,14 @@
  * - `bundles/<sha256>/`: an unpacked bundle, and `bundles/<sha256>.json`, its file list
  *   and work dir, written last: without it the directory is incomplete;
  * - `deps/<key>/`: package.json, lockfile and node_modules installed from them, keyed by
- *   the SHA-256 of the lockfile (of package.json when there is none); a bundle's
- *   node_modules is a symlink into it, so bundles with the same lockfile share one install;
+ *   the SHA-256 of what the install depends on: the lockfile's bytes (nothing when there is
+ *   none), package.json's bytes (overrides, scripts), `process.platform`, `process.arch` and
+ *   the Node major version (native modules), each part prefixed by its length in bytes and
+ *   a colon; a bundle's node_modules is a symlink into it, so bundles with the same package
+ *   files share one install; the marker records the runtime its key was derived for, and a
+ *   key derived for another runtime is derived again on use;
+ * - `named/<sha256>/<filename>`: symlinks to a blob under its own file name, made by the
+ *   provisioner; removed with the blob, and not counted in the cache's size;
  * - `tmp/`: partial work, renamed into place when complete.
  *
  * Device loops of one agent asking for the same entry at once share one download, unpack
@@ -16,6 +22,8 @@
  * complete entry is only ever replaced by an identical one. Entries handed out are pinned
  * until released and never evicted meanwhile; a pinned bundle pins its dependencies.
  * Pins are per process: agents sharing a directory should give it room enough for all.
+ * A bundle is verified on every use; a changed one is unpacked again only when no other
+ * caller holds it (its tests may be running in it), else handed out as it is.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -104,7 +112,10 @@ const SHA256 = /^[0-9a-f]{64}$/;
 
 /** Where a bundle's dependencies come from, relative to the bundle's root. */
 interface BundleDeps {
+  /** deps/<key>: see depsKey. */
   key: string;
+  /** The runtime `key` was derived for (see runtimeTag); absent in markers of older agents. */
+  runtime?: string;
   /** Directory holding package.json; its node_modules links to deps/<key>/node_modules. */
   dir: string;
   lockfile: string | null;
@@ -159,6 +170,11 @@ export class ArtifactCache {
     this.log = options.log;
   }
 
+  /** The cache root, absolute. */
+  get dir(): string {
+    return this.root;
+  }
+
   /**
    * A verified local copy of the blob; downloaded when missing, re-downloaded when the
    * cached copy does not match its hash. Pinned (never evicted) until released. `fetched`:
@@ -178,10 +194,10 @@ export class ArtifactCache {
   }
 
   /**
-   * The bundle unpacked and verified (re-unpacked when a file changed), its npm deps
-   * installed (once per lockfile hash, shared between bundles with the same lockfile, via
-   * a node_modules symlink). `workdir` is the absolute dir to run tests in; `output`
-   * receives the install's output. `depsInstalled`: this call, or the one it waited on,
+   * The bundle unpacked and verified (re-unpacked when a file changed and no other caller
+   * holds it), its npm deps installed (once per deps key, shared between bundles with the
+   * same package files, via a node_modules symlink). `workdir` is the absolute dir to run
+   * tests in; `output` receives the install's output. `depsInstalled`: this call, or the one it waited on,
    * ran the install.
    */
   async bundle(
@@ -234,10 +250,14 @@ export class ArtifactCache {
     return run;
   }
 
-  /** Bytes the cache holds now, partial work in tmp/ included. */
+  /** Bytes the cache holds now, partial work in tmp/ included, named/ left out. */
   async size(): Promise<number> {
     await this.dirs();
-    return treeSize(this.root);
+    let total = 0;
+    for (const name of await readdir(this.root)) {
+      if (name !== 'named') total += await treeSize(join(this.root, name));
+    }
+    return total;
   }
 
   // --- blobs ---
@@ -327,10 +347,28 @@ export class ArtifactCache {
     const cached = await readMarker(markerPath);
     if (cached && (await isDir(dir))) {
       const check = await verifyTree(dir, cached.files);
-      if (check.ok) {
-        if (cached.deps) await this.linkDeps(dir, cached.deps);
+      // Callers holding the bundle, those waiting on this very preparation left out.
+      const holders = check.ok ? 0 : this.holders(id, signal);
+      if (check.ok || holders > 0) {
+        let marker = cached;
+        if (check.ok && cached.deps && cached.deps.runtime !== runtimeTag()) {
+          // Key derived for another runtime, or by an older rule: the files are verified, derive it again.
+          const deps = { ...cached.deps, key: await depsKeyOf(dir, cached.deps), runtime: runtimeTag() };
+          marker = { ...cached, deps };
+          await writeAtomic(markerPath, JSON.stringify(marker), this.tempPath('marker', sha256));
+        }
+        if (!check.ok) {
+          // Its tests may be running in it right now (one rewrote a snapshot): keep it as it is.
+          this.log.warn('cached bundle changed while in use: handing it out as it is', {
+            sha256,
+            path: check.path,
+            reason: check.reason,
+            holders,
+          });
+        }
+        if (marker.deps) await this.linkDeps(dir, marker.deps);
         await this.touch(id, markerPath);
-        return { dir, marker: cached, fetched: false };
+        return { dir, marker, fetched: false };
       }
       this.log.warn('cached bundle changed: unpacking it again', {
         sha256,
@@ -490,7 +528,7 @@ export class ArtifactCache {
       try {
         await rename(tmp, dest);
       } catch (error) {
-        // Another agent sharing the directory installed the same lockfile meanwhile: keep theirs.
+        // Another agent sharing the directory installed the same deps key meanwhile: keep theirs.
         if (!isCode(error, 'ENOTEMPTY', 'EEXIST')) throw error;
       }
       this.touchMemory(id);
@@ -561,7 +599,12 @@ export class ArtifactCache {
       const st = await lstatOrNull(path);
       if (!st) continue;
       const id = `blob:${name}`;
-      entries.push({ id, size: st.size, lastUse: used(id, st.mtimeMs), remove: () => rm(path, { force: true }) });
+      const remove = async () => {
+        await rm(path, { force: true });
+        // The provisioner's links to it under its own file name would dangle.
+        await rm(join(this.root, 'named', name), { recursive: true, force: true });
+      };
+      entries.push({ id, size: st.size, lastUse: used(id, st.mtimeMs), remove });
     }
 
     const bundles = new Set<string>();
@@ -658,6 +701,16 @@ export class ArtifactCache {
         },
       );
     });
+  }
+
+  /**
+   * Callers of this process holding the entry: its pins, less the callers waiting on the
+   * shared work whose signal is `signal` (they hold nothing yet).
+   */
+  private holders(id: string, signal: AbortSignal): number {
+    const shared = this.inflight.get(id);
+    const waiting = shared && shared.controller.signal === signal ? shared.waiters : 0;
+    return (this.pins.get(id) ?? 0) - waiting;
   }
 
   private pin(id: string): Lease {
@@ -769,7 +822,8 @@ async function findDeps(root: string, sha256: string, workdir: string, files: Tr
   const packageFile = inDir(dir, 'package.json')!;
   let pkg: Record<string, unknown>;
   try {
-    pkg = JSON.parse(await readFile(join(root, ...packageFile.path.split('/')), 'utf8')) as Record<string, unknown>;
+    const bytes = await readFile(join(root, ...packageFile.path.split('/')));
+    pkg = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
   } catch (error) {
     throw badBundle(sha256, `${packageFile.path} is not valid JSON (${describe(error)})`);
   }
@@ -779,8 +833,37 @@ async function findDeps(root: string, sha256: string, workdir: string, files: Tr
   };
   if (count('dependencies') + count('devDependencies') + count('optionalDependencies') === 0) return null;
   const lockfile = LOCKFILES.find((name) => inDir(dir, name)) ?? null;
-  const key = (lockfile ? inDir(dir, lockfile)! : packageFile).sha256;
-  return { key, dir, lockfile, extra: inDir(dir, '.npmrc') ? ['.npmrc'] : [] };
+  const source = { dir, lockfile, extra: inDir(dir, '.npmrc') ? ['.npmrc'] : [] };
+  return { key: await depsKeyOf(root, source), runtime: runtimeTag(), ...source };
+}
+
+/** The runtime an install is made for: npm builds native modules for it. */
+function runtimeParts(): string[] {
+  return [process.platform, process.arch, process.versions.node.split('.')[0]!];
+}
+
+function runtimeTag(): string {
+  return runtimeParts().join('/');
+}
+
+/**
+ * The deps key: SHA-256 of the lockfile's bytes (nothing without one), package.json's
+ * bytes, platform, arch and Node major, each part prefixed by `<length in bytes>:`.
+ */
+function depsKey(packageJson: Buffer, lockfile: Buffer | null): string {
+  const hash = createHash('sha256');
+  for (const part of [lockfile ?? Buffer.alloc(0), packageJson, ...runtimeParts().map((p) => Buffer.from(p))]) {
+    hash.update(`${part.length}:`);
+    hash.update(part);
+  }
+  return hash.digest('hex');
+}
+
+/** The deps key of the package files in the bundle unpacked at `root`. */
+async function depsKeyOf(root: string, deps: Pick<BundleDeps, 'dir' | 'lockfile'>): Promise<string> {
+  const from = join(root, ...(deps.dir === '.' ? [] : deps.dir.split('/')));
+  const packageJson = await readFile(join(from, 'package.json'));
+  return depsKey(packageJson, deps.lockfile ? await readFile(join(from, deps.lockfile)) : null);
 }
 
 async function readMarker(path: string): Promise<BundleMarker | null> {
@@ -788,7 +871,17 @@ async function readMarker(path: string): Promise<BundleMarker | null> {
     const marker = JSON.parse(await readFile(path, 'utf8')) as BundleMarker;
     if (marker?.version !== 1 || !Array.isArray(marker.files) || !isDirPath(marker.workdir)) return null;
     const deps = marker.deps;
-    if (deps !== null && !(typeof deps?.key === 'string' && SHA256.test(deps.key) && isDirPath(deps.dir))) return null;
+    if (
+      deps !== null &&
+      !(
+        typeof deps?.key === 'string' &&
+        SHA256.test(deps.key) &&
+        isDirPath(deps.dir) &&
+        (deps.lockfile === null || LOCKFILES.includes(deps.lockfile))
+      )
+    ) {
+      return null;
+    }
     return marker;
   } catch {
     return null;

@@ -9,12 +9,13 @@
  * A batch without a registered build, or a job without a bundle, keeps the old way: the
  * --app-path template and the agent's own --workdir.
  */
-import { mkdir, readlink, rm, symlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readlink, rename, stat, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { QgjobClient } from '@qgjob/client';
 import type { Batch, BatchApp, BatchJob } from '@qgjob/protocol';
 import type { BrowserStackApi } from './browserstack.js';
-import { type ArtifactCache, CacheError } from './cache.js';
+import { type ArtifactCache, CacheError, type CacheErrorCode } from './cache.js';
 import { describe } from './errors.js';
 import type { OutputSink } from './executors/types.js';
 import type { Logger } from './log.js';
@@ -27,10 +28,22 @@ export interface Provisioned {
   appError?: string;
   /** The directory a job runs in, when it has a bundle. */
   workdirOf(job: BatchJob): string | undefined;
-  /** Why a job's bundle could not be provided. */
-  bundleErrorOf(job: BatchJob): string | undefined;
+  /** Why a job's bundle could not be provided; `final`: the bundle itself is refused, retrying cannot help. */
+  bundleErrorOf(job: BatchJob): { error: string; final: boolean } | undefined;
   release(): void;
 }
+
+/** Cache errors that say the bundle itself is bad: the same bytes fail the same way anywhere. */
+const REFUSALS = new Set<CacheErrorCode>([
+  'unsafe_path',
+  'link',
+  'special_file',
+  'duplicate',
+  'too_large',
+  'too_many_files',
+  'corrupt',
+  'bad_bundle',
+]);
 
 export interface ProvisionerOptions {
   cache: ArtifactCache;
@@ -62,15 +75,19 @@ export class Provisioner {
           if (batch.app.browserstack_url || this.options.runsTests !== false) {
             appPath = await this.browserstackUrl(batch, batch.app, signal, releases);
           }
-        } else {
+        } else if (batch.install) {
           appPath = await this.localBuild(batch.app, signal, releases);
+        } else {
+          // The device holds the build already: name the cached copy if this host has it,
+          // and fetch nothing (a failed download must not fail a batch that installs nothing).
+          appPath = await this.cachedBuild(batch.app);
         }
       } catch (error) {
         appError = `the build of app version ${batch.app_version_id} (${batch.app.sha256.slice(0, 12)}): ${describe(error)}`;
       }
     }
     const workdirs = new Map<string, string>();
-    const errors = new Map<string, string>();
+    const errors = new Map<string, { error: string; final: boolean }>();
     const wanted = [...new Set(batch.jobs.map((j) => j.bundle_sha256).filter((s): s is string => !!s))];
     for (const sha256 of wanted) {
       if (signal.aborted) break;
@@ -89,7 +106,9 @@ export class Provisioner {
         // A CacheError says which bundle and why, its cause included.
         errors.set(
           sha256,
-          error instanceof CacheError ? `test ${error.message}` : `test bundle ${sha256}: ${describe(error)}`,
+          error instanceof CacheError
+            ? { error: `test ${error.message}`, final: REFUSALS.has(error.code) }
+            : { error: `test bundle ${sha256}: ${describe(error)}`, final: false },
         );
         this.options.log.warn('bundle refused', { bundle: sha256.slice(0, 12), error: describe(error) });
       }
@@ -100,7 +119,7 @@ export class Provisioner {
       workdirOf: (job) => (job.bundle_sha256 ? workdirs.get(job.bundle_sha256) : undefined),
       bundleErrorOf: (job) =>
         job.bundle_sha256 && !workdirs.has(job.bundle_sha256)
-          ? (errors.get(job.bundle_sha256) ?? `test bundle ${job.bundle_sha256.slice(0, 12)} is not ready`)
+          ? (errors.get(job.bundle_sha256) ?? { error: `test bundle ${job.bundle_sha256} is not ready`, final: false })
           : undefined,
       release,
     };
@@ -113,14 +132,22 @@ export class Provisioner {
   private async localBuild(app: BatchApp, signal: AbortSignal, releases: (() => void)[]): Promise<string> {
     const blob = await this.options.cache.blob(app.sha256, signal);
     releases.push(() => blob.release());
-    const dir = join(dirname(dirname(blob.path)), 'named', app.sha256);
+    const dir = join(this.options.cache.dir, 'named', app.sha256);
     const named = join(dir, app.filename);
     await mkdir(dir, { recursive: true });
     if ((await readlink(named).catch(() => undefined)) !== blob.path) {
-      await rm(named, { force: true });
-      await symlink(blob.path, named);
+      // Made under a unique name and renamed over: devices installing the same build at
+      // once each end with a correct link, never an EEXIST or a missing one.
+      const temp = `${named}.${process.pid}.${randomBytes(4).toString('hex')}`;
+      await symlink(blob.path, temp);
+      await rename(temp, named);
     }
     return named;
+  }
+
+  private async cachedBuild(app: BatchApp): Promise<string | undefined> {
+    const named = join(this.options.cache.dir, 'named', app.sha256, app.filename);
+    return (await stat(named).catch(() => undefined))?.isFile() ? named : undefined;
   }
 
   private async browserstackUrl(
@@ -152,7 +179,17 @@ export class Provisioner {
         const file = await this.localBuild(app, signal, releases);
         const started = performance.now();
         const customId = batch.app_version_id.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 100);
-        const url = await api.uploadApp(file, { signal, customId });
+        // Keep the upload lease while a big build goes up, so nobody else starts the same upload.
+        const renew = setInterval(
+          () => void client.browserstackApp(batch.id).catch(() => {}),
+          Math.max(1000, Math.floor(answer.lease_ms / 3)),
+        );
+        let url: string;
+        try {
+          url = await api.uploadApp(file, { signal, customId });
+        } finally {
+          clearInterval(renew);
+        }
         log.info('build uploaded to browserstack', {
           app_version: batch.app_version_id,
           url,

@@ -1,12 +1,22 @@
 /**
  * The artifact cache against blobs served from memory: one download for concurrent users,
- * hash checks on download and on use, bundles unpacked once and re-unpacked when changed,
- * dependencies installed once per lockfile by a fake npm, LRU eviction that spares pinned
- * entries, and malicious bundles refused without a trace outside the cache.
+ * hash checks on download and on use, bundles unpacked once and re-unpacked when changed
+ * (but never under a caller holding them), dependencies installed once per package files
+ * and runtime by a fake npm, LRU eviction that spares pinned entries and takes the named
+ * links with the blob, and malicious bundles refused without a trace outside the cache.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { packBundle } from '@qgjob/bundle';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileEntry, tarGz } from '../../../tests/helpers/raw-tar.js';
@@ -41,6 +51,17 @@ afterAll(() => {
 });
 
 const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+/** The deps dir name, by the rule of cache.ts: length-prefixed lockfile, package.json and runtime. */
+function depsKey(packageJson: string, lockfile: string | null): string {
+  const hash = createHash('sha256');
+  const runtime = [process.platform, process.arch, process.versions.node.split('.')[0]!];
+  for (const part of [lockfile ?? '', packageJson, ...runtime].map((p) => Buffer.from(p))) {
+    hash.update(`${part.length}:`);
+    hash.update(part);
+  }
+  return hash.digest('hex');
+}
 
 interface Logged {
   level: string;
@@ -233,6 +254,67 @@ describe('bundles', () => {
     expect(again.fetched).toBe(false);
   });
 
+  it('never re-unpacks a changed bundle under a caller holding it, and does once all have released it', async () => {
+    const { store, cache, dir, lines } = setup();
+    const key = store.add(
+      await makeBundle({
+        '.qgjob-bundle.json': JSON.stringify({ version: 1, workdir: 'e2e' }),
+        'e2e/tests/a.spec.js': 'test a\n',
+        'e2e/tests/__snapshots__/a.snap': 'old snapshot\n',
+      }),
+    );
+    const unpacks = () => lines.filter((l) => l.msg === 'bundle unpacked').length;
+    const first = await cache.bundle(key, neverAborted);
+    const second = await cache.bundle(key, neverAborted);
+    expect(first.dir).toBe(join(dir, 'bundles', key));
+    expect(second.dir).toBe(first.dir);
+    expect(unpacks()).toBe(1);
+
+    // The first holder's test is running: it rewrites a tracked snapshot and writes a file of its own.
+    const snapshot = join(first.workdir, 'tests/__snapshots__/a.snap');
+    writeFileSync(snapshot, 'new snapshot\n');
+    const own = join(first.workdir, 'test-results.json');
+    writeFileSync(own, '{}\n');
+
+    const third = await cache.bundle(key, neverAborted);
+    expect(third).toMatchObject({ dir: first.dir, workdir: first.workdir, fetched: false });
+    expect(unpacks()).toBe(1);
+    expect(readFileSync(snapshot, 'utf8')).toBe('new snapshot\n');
+    expect(existsSync(own)).toBe(true);
+    const warning = lines.find((l) => l.level === 'warn' && /changed while in use/.test(l.msg));
+    expect(warning?.fields).toMatchObject({ sha256: key, path: 'e2e/tests/__snapshots__/a.snap', holders: 2 });
+    expect(lines.some((l) => /unpacking it again/.test(l.msg))).toBe(false);
+
+    // Still held by one: still left alone.
+    second.release();
+    third.release();
+    const fourth = await cache.bundle(key, neverAborted);
+    fourth.release();
+    expect(unpacks()).toBe(1);
+    expect(existsSync(own)).toBe(true);
+
+    first.release();
+    const fifth = await cache.bundle(key, neverAborted);
+    fifth.release();
+    expect(fifth.dir).toBe(first.dir);
+    expect(unpacks()).toBe(2);
+    expect(readFileSync(snapshot, 'utf8')).toBe('old snapshot\n');
+    expect(existsSync(own)).toBe(false);
+    expect(lines.some((l) => l.level === 'warn' && /unpacking it again/.test(l.msg))).toBe(true);
+    expect(store.fetches).toBe(1);
+  });
+
+  it('re-unpacks a changed bundle for concurrent first users (waiting is not holding)', async () => {
+    const { store, cache, dir, lines } = setup();
+    const key = store.add(await makeBundle({ 'tests/a.spec.js': 'a\n' }));
+    (await cache.bundle(key, neverAborted)).release();
+    writeFileSync(join(dir, 'bundles', key, 'tests/a.spec.js'), 'tampered\n');
+    const got = await Promise.all(Array.from({ length: 3 }, () => cache.bundle(key, neverAborted)));
+    for (const g of got) g.release();
+    expect(lines.filter((l) => l.msg === 'bundle unpacked')).toHaveLength(2);
+    expect(readFileSync(join(dir, 'bundles', key, 'tests/a.spec.js'), 'utf8')).toBe('a\n');
+  });
+
   it('runs a bundle without a manifest in its root', async () => {
     const { store, cache, dir } = setup();
     const key = store.add(await makeBundle({ 'tests/a.spec.js': 'a\n' }));
@@ -241,7 +323,7 @@ describe('bundles', () => {
     expect(got.workdir).toBe(join(dir, 'bundles', key));
   });
 
-  it('installs dependencies once per lockfile, shared through a node_modules symlink', async () => {
+  it('installs dependencies once per lockfile and package.json, shared through a node_modules symlink', async () => {
     const { store, cache, dir } = setup();
     const files = (test: string, lock: string) => ({
       '.qgjob-bundle.json': JSON.stringify({ version: 1, workdir: 'e2e' }),
@@ -271,7 +353,7 @@ describe('bundles', () => {
       expect(existsSync(join(link, 'stale'))).toBe(false);
       g.release();
     }
-    expect(readdirSync(join(dir, 'deps'))).toEqual([sha(Buffer.from(LOCK_A))]);
+    expect(readdirSync(join(dir, 'deps'))).toEqual([depsKey(PACKAGE, LOCK_A)]);
 
     // Used again: verified as unchanged (the symlink is not a change), nothing installed.
     const again = await cache.bundle(a, neverAborted);
@@ -283,8 +365,60 @@ describe('bundles', () => {
     expect(gc.depsInstalled).toBe(true);
     installs = readFileSync(npmLog, 'utf8').trim().split('\n');
     expect(installs).toHaveLength(2);
-    expect(readdirSync(join(dir, 'deps')).sort()).toEqual([sha(Buffer.from(LOCK_A)), sha(Buffer.from(LOCK_B))].sort());
+    expect(readdirSync(join(dir, 'deps')).sort()).toEqual([depsKey(PACKAGE, LOCK_A), depsKey(PACKAGE, LOCK_B)].sort());
     expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
+  });
+
+  it('installs apart bundles with the same lockfile but another package.json', async () => {
+    const { store, cache, dir } = setup();
+    const overridden = JSON.stringify({ ...JSON.parse(PACKAGE), overrides: { appwright: '0.1.1' } });
+    const a = store.add(await makeBundle({ 'package.json': PACKAGE, 'package-lock.json': LOCK_A, 'a.spec.js': 'a\n' }));
+    const b = store.add(
+      await makeBundle({ 'package.json': overridden, 'package-lock.json': LOCK_A, 'a.spec.js': 'a\n' }),
+    );
+    writeFileSync(npmLog, '');
+    const ga = await cache.bundle(a, neverAborted);
+    const gb = await cache.bundle(b, neverAborted);
+    expect([ga.depsInstalled, gb.depsInstalled]).toEqual([true, true]);
+    expect(readFileSync(npmLog, 'utf8').trim().split('\n')).toHaveLength(2);
+    expect(readdirSync(join(dir, 'deps')).sort()).toEqual(
+      [depsKey(PACKAGE, LOCK_A), depsKey(overridden, LOCK_A)].sort(),
+    );
+    expect(depsKey(PACKAGE, LOCK_A)).not.toBe(depsKey(overridden, LOCK_A));
+    for (const [g, pkg] of [
+      [ga, PACKAGE],
+      [gb, overridden],
+    ] as const) {
+      const link = join(g.workdir, 'node_modules');
+      expect(resolve(g.workdir, readlinkSync(link))).toBe(join(dir, 'deps', depsKey(pkg, LOCK_A), 'node_modules'));
+      expect(existsSync(join(link, '.installed'))).toBe(true);
+      g.release();
+    }
+    // Without a lockfile the key still covers package.json (and the runtime).
+    expect(depsKey(PACKAGE, null)).not.toBe(depsKey(PACKAGE, LOCK_A));
+  });
+
+  it('derives again the deps key of a bundle unpacked under another rule or runtime', async () => {
+    const { store, cache, dir, lines } = setup();
+    const key = store.add(
+      await makeBundle({ 'package.json': PACKAGE, 'package-lock.json': LOCK_A, 'a.spec.js': 'a\n' }),
+    );
+    (await cache.bundle(key, neverAborted)).release();
+    // As an older agent wrote it: keyed by the lockfile alone, no runtime recorded.
+    const markerPath = join(dir, 'bundles', `${key}.json`);
+    const marker = JSON.parse(readFileSync(markerPath, 'utf8'));
+    expect(marker.deps).toMatchObject({ key: depsKey(PACKAGE, LOCK_A), lockfile: 'package-lock.json' });
+    marker.deps.key = sha(Buffer.from(LOCK_A));
+    delete marker.deps.runtime;
+    writeFileSync(markerPath, JSON.stringify(marker));
+
+    const later = new ArtifactCache({ dir, maxBytes: 1 << 30, fetchBlob: store.fetchBlob, log: captureLogger().log });
+    const got = await later.bundle(key, neverAborted);
+    got.release();
+    expect(got).toMatchObject({ fetched: false, depsInstalled: false });
+    expect(JSON.parse(readFileSync(markerPath, 'utf8')).deps.key).toBe(depsKey(PACKAGE, LOCK_A));
+    expect(existsSync(join(got.workdir, 'node_modules', '.installed'))).toBe(true);
+    expect(lines.filter((l) => l.msg === 'bundle unpacked')).toHaveLength(1);
   });
 
   it('installs nothing when asked not to (an executor that runs no test code)', async () => {
@@ -364,6 +498,33 @@ describe('eviction', () => {
     expect(await cache.evict()).toEqual({ removed: 0, bytes: 0 });
   });
 
+  it('exposes its root, removes the named links of an evicted blob, and counts no named link', async () => {
+    const { store, cache, dir } = setup({ maxBytes: 1500 });
+    expect(cache.dir).toBe(resolve(dir));
+    const [a, b] = [1, 2].map((n) => store.add(blobOf(n)));
+    // What the provisioner does: <dir>/named/<sha256>/<filename> → blobs/<sha256>.
+    const name = async (key: string, filename: string) => {
+      const got = await cache.blob(key, neverAborted);
+      mkdirSync(join(cache.dir, 'named', key), { recursive: true });
+      symlinkSync(got.path, join(cache.dir, 'named', key, filename));
+      return got;
+    };
+    (await name(a!, 'app.apk')).release();
+    expect(await cache.size()).toBe(1000);
+    const held = await name(b!, 'other.apk');
+    // b's download evicted a: its named dir went with it.
+    expect(readdirSync(join(dir, 'blobs'))).toEqual([b]);
+    expect(readdirSync(join(dir, 'named'))).toEqual([b]);
+    expect(existsSync(join(dir, 'named', b!, 'other.apk'))).toBe(true);
+    expect(await cache.size()).toBe(1000);
+    held.release();
+
+    // Even a regular file put under named/ does not count.
+    writeFileSync(join(dir, 'named', b!, 'copy.apk'), blobOf(9));
+    expect(await cache.size()).toBe(1000);
+    expect(await cache.evict()).toEqual({ removed: 0, bytes: 0 });
+  });
+
   it('never deletes a pinned entry, and pinned bundles pin their dependencies', async () => {
     const { store, cache, dir } = setup({ maxBytes: 1 });
     const a = store.add(blobOf(1));
@@ -381,7 +542,7 @@ describe('eviction', () => {
     const bundle = await cache.bundle(bundleKey, neverAborted);
     await cache.evict();
     expect(readdirSync(join(dir, 'bundles')).sort()).toEqual([bundleKey, `${bundleKey}.json`].sort());
-    expect(readdirSync(join(dir, 'deps'))).toEqual([sha(Buffer.from(LOCK_A))]);
+    expect(readdirSync(join(dir, 'deps'))).toEqual([depsKey(PACKAGE, LOCK_A)]);
     expect(readdirSync(join(dir, 'blobs'))).toEqual([a]);
 
     held.release();
@@ -436,7 +597,7 @@ describe('sharing', () => {
       expect(existsSync(join(g.workdir, 'node_modules', '.installed'))).toBe(true);
       g.release();
     }
-    expect(readdirSync(join(dir, 'deps'))).toEqual([sha(Buffer.from(LOCK_B))]);
+    expect(readdirSync(join(dir, 'deps'))).toEqual([depsKey(PACKAGE, LOCK_B)]);
     expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
     // Either agent finds the other's work complete.
     const again = await other.bundle(key, neverAborted);

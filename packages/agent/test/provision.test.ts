@@ -47,6 +47,9 @@ describe('Provisioner', () => {
   afterEach(() => rm(dir, { recursive: true, force: true }));
 
   const cache = {
+    get dir() {
+      return dir;
+    },
     async blob(sha256: string) {
       calls.push(`blob ${sha256.slice(0, 1)}`);
       return {
@@ -106,12 +109,28 @@ describe('Provisioner', () => {
     const [j1, j2, j3] = batch('emulator').jobs;
     expect(got.workdirOf(j1!)).toBe(join(dir, 'b', 'e2e'));
     expect(got.bundleErrorOf(j1!)).toBeUndefined();
-    expect(got.bundleErrorOf(j2!)).toBe(`test bundle ${BUNDLE_BAD}: unpack refused: "../x" is unsafe`);
+    expect(got.bundleErrorOf(j2!)).toEqual({
+      error: `test bundle ${BUNDLE_BAD}: unpack refused: "../x" is unsafe`,
+      final: true,
+    });
     expect(got.workdirOf(j3!)).toBeUndefined();
     expect(got.bundleErrorOf(j3!)).toBeUndefined();
     expect(calls).toContain('bundle b deps=true');
     got.release();
     expect(released.sort()).toEqual(['blob a', 'bundle b']);
+  });
+
+  it('names the cached build for a warm device without fetching, and links concurrent installs safely', async () => {
+    const p = new Provisioner({ cache, client: client([]).api, log: silentLogger });
+    const warm = { ...batch('emulator'), install: false };
+    const none = await p.provision(warm, signal);
+    expect(none.appPath).toBeUndefined();
+    expect(none.appError).toBeUndefined();
+    expect(calls.filter((c) => c.startsWith('blob'))).toEqual([]);
+    const all = await Promise.all(Array.from({ length: 8 }, () => p.provision(batch('emulator'), signal)));
+    expect(all.map((x) => x.appError)).toEqual(Array(8).fill(undefined));
+    expect(new Set(all.map((x) => x.appPath))).toEqual(new Set([join(dir, 'named', SHA, 'app.apk')]));
+    expect((await p.provision(warm, signal)).appPath).toBe(join(dir, 'named', SHA, 'app.apk'));
   });
 
   it('waits for another agent’s BrowserStack upload and uses its URL, uploading nothing', async () => {

@@ -295,7 +295,11 @@ Exit codes:
       .argument('[file]', 'the built app: .apk, .aab or .ipa')
       .option('--org-id <org>', 'tenant id, e.g. qualgent')
       .option('--app-version-id <id>', 'the app version this build is, e.g. xyz123')
-      .option('--url <url>', 'instead of FILE: an http(s) URL the server downloads the build from'),
+      .option('--url <url>', 'instead of FILE: an http(s) URL the server downloads the build from')
+      .option(
+        '--filename <name>',
+        "with --url: the build's file name, e.g. app-release.apk (default: the URL's last part)",
+      ),
   )
     .addHelpText(
       'before',
@@ -316,7 +320,7 @@ Output: app version VER (org ORG): build SHA (SIZE, NAME) uploaded | already on 
   fetched by the server from URL | already registered for this version
 
 JSON (--json): {"org_id", "app_version_id", "sha256", "size", "filename", "source_url",
-  "browserstack_url", "created_at", "created", "uploaded"}; created is false when the version
+  "browserstack", "created_at", "created", "uploaded"}; created is false when the version
   already had this build, uploaded is true when this command sent the file's bytes.
 
 ${EXIT_CODES}`,

@@ -241,6 +241,25 @@ describe('qgjob app upload', () => {
     expect(human.stdout).toMatch(
       /\(36 B, v3\.apk\) fetched by the server from https:\/\/ci\.example\.com\/builds\/v3\.apk\n$/,
     );
+
+    const named = await runCli(
+      [
+        ...UPLOAD,
+        '--app-version-id=v3c',
+        '--url=https://ci.example.com/download?id=7',
+        '--filename=app-release.apk',
+        '--json',
+      ],
+      { env: env() },
+    );
+    expect(named.code, named.stderr).toBe(0);
+    expect(JSON.parse(named.stdout).filename).toBe('app-release.apk');
+    const misplaced = await runCli([...UPLOAD, '--app-version-id=v3d', 'app-v2.apk', '--filename=x.apk'], {
+      env: env(),
+      cwd: dir,
+    });
+    expect(misplaced.code).toBe(2);
+    expect(misplaced.stderr).toContain('--filename goes with --url');
   });
 
   it('exits 2 with the server message when the version already has another build', async () => {

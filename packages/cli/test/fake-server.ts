@@ -178,7 +178,7 @@ export async function startFakeServer(options: { token?: string } = {}): Promise
         size: bytes.length,
         filename: body.filename ?? body.url?.split('/').pop() ?? 'app',
         source_url: body.url ?? null,
-        browserstack_url: null,
+        browserstack: [],
         created_at: now,
         created: true,
       };

@@ -99,6 +99,8 @@ export const BatchEvent = Type.Union([
       status: Type.Union(FINISH_STATUSES.map((s) => Type.Literal(s))),
       duration_ms: Type.Optional(Type.Integer({ minimum: 0 })),
       error: Type.Optional(Type.String({ maxLength: 4000 })),
+      /** errored, and no other device or retry can help (a refused test bundle): the job ends now. */
+      final: Type.Optional(Type.Boolean()),
     },
     { additionalProperties: false },
   ),

@@ -82,8 +82,10 @@ export const AppBuild = Type.Object({
   size: Type.Integer(),
   filename: Type.String(),
   source_url: Nullable(Type.String()),
-  /** The BrowserStack upload of this build, once an agent made it. */
-  browserstack_url: Nullable(Type.String()),
+  /** Its uploads to BrowserStack, one per account, made by agents as batches needed them. */
+  browserstack: Type.Array(
+    Type.Object({ account: Type.String(), url: Type.String(), uploaded_at: Type.String({ format: 'date-time' }) }),
+  ),
   created_at: Type.String({ format: 'date-time' }),
   /** False when this exact build was already registered for the version. */
   created: Type.Boolean(),
@@ -141,8 +143,8 @@ export const BrowserStackAccount = Type.Object(
   {
     /** The BrowserStack username (not secret): devices of every agent using it share the limit. */
     account: Type.String({ pattern: '^[\\x21-\\x7e]{1,128}$', errorMessage: 'must be 1-128 printable characters' }),
-    /** parallel_sessions_max_allowed of the account's plan. */
-    parallel_limit: Type.Integer({ minimum: 0, maximum: 100_000 }),
+    /** parallel_sessions_max_allowed of the account's plan; absent when the plan could not be read (the last known limit stays). */
+    parallel_limit: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000 })),
   },
   { additionalProperties: false },
 );

@@ -13,22 +13,32 @@ CREATE TABLE blobs (
 CREATE INDEX blobs_by_sha ON blobs (sha256);
 CREATE INDEX blobs_last_used ON blobs (last_used_at);
 
--- The build registered for an app version, and its BrowserStack upload: made once per
--- version by one agent holding the upload lease, then reused by every agent.
+-- The build registered for an app version.
 CREATE TABLE app_builds (
-  org_id                      text NOT NULL,
-  app_version_id              text NOT NULL,
-  sha256                      text NOT NULL,
-  size                        bigint NOT NULL,
-  filename                    text NOT NULL,
-  source_url                  text,
-  browserstack_url            text,
-  browserstack_uploaded_at    timestamptz,
-  browserstack_lease_batch    text,
-  browserstack_lease_expires  timestamptz,
-  created_at                  timestamptz NOT NULL DEFAULT now(),
-  last_used_at                timestamptz NOT NULL DEFAULT now(),
+  org_id          text NOT NULL,
+  app_version_id  text NOT NULL,
+  sha256          text NOT NULL,
+  size            bigint NOT NULL,
+  filename        text NOT NULL,
+  source_url      text,
+  created_at      timestamptz NOT NULL DEFAULT now(),
+  last_used_at    timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (org_id, app_version_id)
+);
+
+-- A build's upload to a BrowserStack account (an app_url works for the account that
+-- uploaded it): made once per build and account by the one batch holding the lease, then
+-- reused by every agent on that account. Account '' is agents that did not say theirs.
+CREATE TABLE browserstack_uploads (
+  org_id          text NOT NULL,
+  app_version_id  text NOT NULL,
+  account         text NOT NULL,
+  url             text,
+  uploaded_at     timestamptz,
+  lease_batch     text,
+  lease_expires   timestamptz,
+  PRIMARY KEY (org_id, app_version_id, account),
+  FOREIGN KEY (org_id, app_version_id) REFERENCES app_builds (org_id, app_version_id) ON DELETE CASCADE
 );
 
 -- The test sources a job runs in. Jobs of different sources are different jobs: dedup

@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Batch } from '@qgjob/protocol';
 import { type App, buildApp, DirBlobStore } from '@qgjob/server';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { adapters, type TestDb } from '../../../tests/helpers/db.js';
@@ -336,6 +337,99 @@ describe.each(adapters)('blobs, app builds and BrowserStack uploads on $name', (
     const idle = devices.filter((d) => !got.some((c) => c.batch?.device_id === d.id) || d.id === first?.device_id);
     const again = await Promise.all(idle.map((d) => app.scheduler.claim(d.id, 0)));
     expect(again.filter((c) => c.batch !== null)).toHaveLength(1);
+  });
+
+  it('frees the slot of a device whose agent restarted mid-batch, so the pool is not stuck', async () => {
+    await app.queue.submit({
+      org_id: 'acme',
+      app_version_id: 'v1',
+      target: 'browserstack',
+      tests: Array.from({ length: 30 }, (_, i) => `t${i}.spec.js`),
+    });
+    const reg = await app.scheduler.register({
+      name: 'h',
+      devices: [0, 1].map((i) => ({ name: `bs-${i}`, target: 'browserstack' as const })),
+      browserstack: { account: 'small', parallel_limit: 2 },
+    });
+    const ids = reg.devices.map((d) => d.id);
+    for (const id of ids) expect((await app.scheduler.claim(id, 0)).batch).not.toBeNull();
+    // The agent restarts: both devices ask for work while the server thinks they are busy.
+    for (const id of ids) expect((await app.scheduler.claim(id, 0)).batch, id).not.toBeNull();
+  });
+
+  it('keeps one BrowserStack upload per account: agents on another account upload their own', async () => {
+    const apk = Buffer.from('apk for two accounts');
+    await put(sha(apk), apk, 'org_id=acme&kind=app');
+    await app.artifacts.registerApp({ org_id: 'acme', app_version_id: 'v1', sha256: sha(apk) });
+    await app.queue.submit({
+      org_id: 'acme',
+      app_version_id: 'v1',
+      target: 'browserstack',
+      tests: Array.from({ length: 30 }, (_, i) => `t${i}.spec.js`),
+    });
+    const one = await app.scheduler.register({
+      name: 'h1',
+      devices: [{ name: 'bs', target: 'browserstack' }],
+      browserstack: { account: 'team-a', parallel_limit: 5 },
+    });
+    const two = await app.scheduler.register({
+      name: 'h2',
+      devices: [{ name: 'bs', target: 'browserstack' }],
+      browserstack: { account: 'team-b', parallel_limit: 5 },
+    });
+    const a = (await app.scheduler.claim(one.devices[0]?.id as string, 0)).batch as Batch;
+    const b = (await app.scheduler.claim(two.devices[0]?.id as string, 0)).batch as Batch;
+    const ask = (id: string) => app.http.inject({ method: 'POST', url: `/v1/batches/${id}/browserstack-app` });
+    expect((await ask(a.id)).json().state).toBe('upload');
+    expect((await ask(b.id)).json().state).toBe('upload');
+    for (const [batch, url] of [
+      [a, 'bs://for-team-a'],
+      [b, 'bs://for-team-b'],
+    ] as const) {
+      await app.http.inject({
+        method: 'PUT',
+        url: `/v1/batches/${batch.id}/browserstack-app`,
+        payload: { browserstack_url: url },
+      });
+    }
+    expect((await ask(a.id)).json().browserstack_url).toBe('bs://for-team-a');
+    expect((await ask(b.id)).json().browserstack_url).toBe('bs://for-team-b');
+    const build = (await app.http.inject({ method: 'GET', url: '/v1/apps?org_id=acme&app_version_id=v1' })).json();
+    expect(build.browserstack.map((u: { account: string; url: string }) => [u.account, u.url])).toEqual([
+      ['team-a', 'bs://for-team-a'],
+      ['team-b', 'bs://for-team-b'],
+    ]);
+  });
+
+  it('answers 400 naming url for URLs the schema lets through but no parser takes', async () => {
+    for (const url of ['http://a:99999/x.apk', 'http://[::1/x.apk']) {
+      const res = await app.http.inject({
+        method: 'POST',
+        url: '/v1/apps',
+        payload: { org_id: 'acme', app_version_id: 'v9', url },
+      });
+      expect(res.statusCode, url).toBe(400);
+      expect(res.json().error.field).toBe('url');
+    }
+  });
+
+  it('ends a job at once on a final infrastructure error (a refused bundle), without retries', async () => {
+    const submitted = await app.queue.submit({ org_id: 'acme', app_version_id: 'v1', tests: ['t.spec.js'] });
+    const [device] = (await app.scheduler.register({ name: 'h', devices: [{ name: 'e1', target: 'emulator' }] }))
+      .devices;
+    const batch = (await app.scheduler.claim(device?.id as string, 0)).batch as Batch;
+    const jobId = submitted.response.jobs[0]?.id as string;
+    await app.scheduler.report(batch.id, {
+      events: [
+        { type: 'start', job_id: jobId },
+        { type: 'finish', job_id: jobId, status: 'errored', error: 'test bundle x: unpack refused', final: true },
+      ],
+      done: { unstarted: [] },
+    });
+    const job = await app.queue.getJob(jobId);
+    expect(job.status).toBe('errored');
+    expect(job.error).toBe('test bundle x: unpack refused');
+    expect(job.runs).toHaveLength(1);
   });
 
   it('collects builds and blobs nothing used within the retention, keeping what unfinished jobs need', async () => {

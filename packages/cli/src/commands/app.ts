@@ -18,6 +18,8 @@ export interface AppUploadOptions extends GlobalOptions {
   orgId?: string;
   appVersionId?: string;
   url?: string;
+  /** With --url: the build's file name (its extension tells installers what it is). */
+  filename?: string;
   /** The FILE argument. */
   file?: string;
 }
@@ -38,8 +40,14 @@ export function checkRequest(options: AppUploadOptions): AppRegisterRequest {
     throw new UsageError('FILE or --url is required: the build to register for the app version', { hint: HELP });
   }
   const body: Record<string, unknown> = { org_id: options.orgId, app_version_id: options.appVersionId };
-  if (url !== undefined) body.url = url;
-  else {
+  const filename = given(options.filename);
+  if (filename !== undefined && url === undefined) {
+    throw new UsageError('--filename goes with --url (with FILE, the file name is used)', { hint: HELP });
+  }
+  if (url !== undefined) {
+    body.url = url;
+    if (filename !== undefined) body.filename = filename;
+  } else {
     body.sha256 = PLACEHOLDER_SHA256;
     body.filename = basename(file as string);
   }

@@ -43,6 +43,8 @@ export interface BlobStore {
 }
 
 const HASH = /^[0-9a-f]{64}$/;
+/** A file in tmp/ untouched this long is no upload in progress. */
+const STALE_TMP_MS = 6 * 3600_000;
 
 export class DirBlobStore implements BlobStore {
   private ready: Promise<void> | undefined;
@@ -56,9 +58,15 @@ export class DirBlobStore implements BlobStore {
   private init(): Promise<void> {
     this.ready ??= (async () => {
       await mkdir(join(this.dir, 'sha256'), { recursive: true });
-      // Partial uploads of a previous process are garbage.
-      await rm(join(this.dir, 'tmp'), { recursive: true, force: true });
       await mkdir(join(this.dir, 'tmp'), { recursive: true });
+      // Partial uploads a crashed process left behind. Only old ones: other job-servers
+      // sharing this directory may be receiving uploads right now.
+      const before = Date.now() - STALE_TMP_MS;
+      for (const name of await readdir(join(this.dir, 'tmp'))) {
+        const path = join(this.dir, 'tmp', name);
+        const s = await stat(path).catch(() => undefined);
+        if (s && s.mtimeMs < before) await rm(path, { recursive: true, force: true });
+      }
     })();
     return this.ready;
   }

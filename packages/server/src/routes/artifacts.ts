@@ -5,6 +5,7 @@
  * Uploads stream: PUT /v1/blobs/{sha256} takes the raw bytes (application/octet-stream),
  * hashes them on the way to the blob store and refuses them when they do not match.
  */
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import {
   AppBuild,
@@ -35,6 +36,8 @@ const errors = {
   415: ErrorBody,
   422: ErrorBody,
 };
+
+const UPLOAD_IDLE_MS = 120_000;
 
 /** The org a request acts for: its token's, or (open mode, admin) the org_id it names. */
 function orgOf(principal: Principal, orgId: string | undefined, required: boolean): string | undefined {
@@ -133,6 +136,11 @@ export async function artifactRoutes(app: FastifyInstance, artifacts: ArtifactSe
             { field: 'body' },
           );
         }
+        // An upload that stalls for two minutes is dropped (its partial file with it).
+        // (Injected requests, as in tests, have no real socket.)
+        const socket = request.raw.socket as Partial<Socket> | undefined;
+        socket?.setTimeout?.(UPLOAD_IDLE_MS);
+        reply.raw.once('close', () => socket?.setTimeout?.(0));
         const info = await artifacts.upload(org, request.params.sha256, kind, body as Readable);
         return reply.status(info.uploaded ? 201 : 200).send(info);
       },

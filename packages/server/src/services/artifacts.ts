@@ -8,7 +8,8 @@
  * Uploads register under a shared advisory lock and garbage collection runs under the
  * exclusive one, so collection never deletes bytes an upload has just claimed.
  */
-import { Readable } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
 import type {
   AppBuild,
   AppRegisterRequest,
@@ -24,10 +25,10 @@ import { AppError, NotFoundError, ValidationError } from '../errors.js';
 import * as artifacts from '../store/artifacts.js';
 import * as batches from '../store/batches.js';
 import type { Metrics } from './metrics.js';
-import { internalUrlReason } from './url-guard.js';
+import { guardedGet, InternalAddressError } from './url-guard.js';
 
 export interface ArtifactOptions {
-  /** Largest app build accepted. Default 4 GiB (BrowserStack's own limit). */
+  /** Largest app build accepted. Default 4 GiB. */
   maxAppBytes: number;
   /** Largest test bundle accepted. Default 256 MiB. */
   maxBundleBytes: number;
@@ -158,25 +159,27 @@ export class ArtifactService {
     const { org_id: orgId, app_version_id: appVersionId } = request;
     if (request.sha256 !== undefined) {
       const sha256 = request.sha256;
-      const blob = await this.find(sha256, orgId);
-      if (!blob) {
-        throw new ValidationError([
-          {
-            field: 'sha256',
-            message: `sha256 ${sha256} is not uploaded for org ${orgId}: PUT the build to /v1/blobs/${sha256}?kind=app first`,
-          },
-        ]);
-      }
-      return this.db.transaction((tx) =>
-        this.insertBuild(tx, {
+      // Under the blob lock: garbage collection cannot take the bytes between check and insert.
+      return this.db.transaction(async (tx) => {
+        await artifacts.lockBlobsShared(tx);
+        const blob = await artifacts.findBlob(tx, sha256, orgId);
+        if (!blob || (await this.blobs.size(sha256)) === undefined) {
+          throw new ValidationError([
+            {
+              field: 'sha256',
+              message: `sha256 ${sha256} is not uploaded for org ${orgId}: PUT the build to /v1/blobs/${sha256}?kind=app first`,
+            },
+          ]);
+        }
+        return this.insertBuild(tx, {
           orgId,
           appVersionId,
           sha256,
           size: blob.size,
           filename: request.filename ?? 'app',
           sourceUrl: null,
-        }),
-      );
+        });
+      });
     }
     const url = request.url as string;
     const existing = await artifacts.getAppBuild(this.db, orgId, appVersionId, false);
@@ -232,47 +235,49 @@ export class ArtifactService {
 
   private async fetch(url: string): Promise<StagedBlob> {
     const signal = AbortSignal.timeout(this.options.fetchTimeoutMs);
-    let response: Response | undefined;
-    let target = new URL(url);
+    const fail = (message: string) => new AppError('fetch_failed', message, { field: 'url' });
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch {
+      throw new ValidationError([{ field: 'url', message: `url is not a valid URL (got ${JSON.stringify(url)})` }]);
+    }
+    let response: IncomingMessage;
     // Redirects are followed by hand, so every hop is checked like the first.
     for (let hop = 0; ; hop++) {
-      const refused = this.options.fetchInternalUrls ? undefined : await internalUrlReason(target);
-      if (refused) {
-        throw new AppError(
-          'fetch_failed',
-          `refusing to fetch ${target.href}: ${refused}; give a public URL, or upload the file (qgjob app upload FILE)`,
-          { field: 'url' },
-        );
-      }
       try {
-        response = await fetch(target, { redirect: 'manual', signal });
+        response = await guardedGet(target, { signal, allowInternal: this.options.fetchInternalUrls });
       } catch (error) {
-        const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-        const reason = cause?.code ?? cause?.message ?? (error as Error).message;
-        throw new AppError('fetch_failed', `could not fetch ${target.href}: ${reason}`, { field: 'url' });
+        if (error instanceof InternalAddressError) {
+          throw fail(
+            `refusing to fetch ${target.href}: ${error.message}; give a public URL, or upload the file (qgjob app upload FILE)`,
+          );
+        }
+        const { code, message } = error as NodeJS.ErrnoException;
+        throw fail(`could not fetch ${target.href}: ${signal.aborted ? 'timed out' : (code ?? message)}`);
       }
-      const location = response.headers.get('location');
-      if (response.status < 300 || response.status >= 400 || !location) break;
-      await response.body?.cancel();
-      if (hop === MAX_REDIRECTS) {
-        throw new AppError('fetch_failed', `fetching ${url} redirected more than ${MAX_REDIRECTS} times`, {
-          field: 'url',
-        });
+      const status = response.statusCode ?? 0;
+      const location = response.headers.location;
+      if (status < 300 || status >= 400 || !location) break;
+      response.resume();
+      if (hop === MAX_REDIRECTS) throw fail(`fetching ${url} redirected more than ${MAX_REDIRECTS} times`);
+      try {
+        target = new URL(location, target);
+      } catch {
+        throw fail(`fetching ${url} redirected to an invalid URL`);
       }
-      target = new URL(location, target);
       if (target.protocol !== 'http:' && target.protocol !== 'https:') {
-        throw new AppError('fetch_failed', `fetching ${url} redirected to ${target.protocol} URL`, { field: 'url' });
+        throw fail(`fetching ${url} redirected to a ${target.protocol} URL`);
       }
     }
-    if (!response.ok || !response.body) {
-      await response.body?.cancel();
-      throw new AppError('fetch_failed', `fetching ${url} answered ${response.status} ${response.statusText}`, {
-        field: 'url',
-      });
+    const status = response.statusCode ?? 0;
+    if (status < 200 || status >= 300) {
+      response.resume();
+      throw fail(`fetching ${target.href} answered ${status} ${response.statusMessage ?? ''}`.trim());
     }
-    const declared = Number(response.headers.get('content-length'));
+    const declared = Number(response.headers['content-length']);
     if (Number.isFinite(declared) && declared > this.options.maxAppBytes) {
-      await response.body.cancel();
+      response.destroy();
       throw new AppError(
         'body_too_large',
         `${url} is ${declared} bytes, more than the limit of ${this.options.maxAppBytes} for an app build`,
@@ -280,35 +285,43 @@ export class ArtifactService {
       );
     }
     try {
-      return await this.stage(Readable.fromWeb(response.body as never), 'app', 'url');
+      return await this.stage(response, 'app', 'url');
     } catch (error) {
       if (error instanceof AppError) throw error;
-      throw new AppError('fetch_failed', `fetching ${url} broke off: ${(error as Error).message}`, { field: 'url' });
+      throw fail(`fetching ${url} broke off: ${signal.aborted ? 'timed out' : (error as Error).message}`);
     }
   }
 
   async getApp(orgId: string, appVersionId: string): Promise<AppBuild> {
     const row = await artifacts.getAppBuild(this.db, orgId, appVersionId, false);
     if (!row) throw new NotFoundError('app build for app version', appVersionId);
-    return buildView(row, false);
+    const uploads = await artifacts.browserStackUploadsOf(this.db, orgId, appVersionId);
+    return buildView(row, false, uploads);
   }
 
-  /** The build a batch of this group installs, as the claim answer carries it. */
-  async batchApp(q: Queryable, orgId: string, appVersionId: string): Promise<BatchApp | null> {
+  /**
+   * The build a batch of this group installs, as the claim answer carries it; on a
+   * BrowserStack device (`pool` names its account), with that account's upload when fresh.
+   */
+  async batchApp(q: Queryable, orgId: string, appVersionId: string, pool: string | null): Promise<BatchApp | null> {
     const row = await artifacts.getAppBuild(q, orgId, appVersionId, false);
     if (!row) return null;
+    const upload =
+      pool === null
+        ? undefined
+        : await artifacts.getBrowserStackUpload(q, { orgId, appVersionId, account: accountOf(pool) }, false);
     return {
       sha256: row.sha256,
       size: row.size,
       filename: row.filename,
-      browserstack_url: this.freshBrowserStackUrl(row),
+      browserstack_url: upload ? this.freshUrl(upload) : null,
     };
   }
 
-  private freshBrowserStackUrl(row: artifacts.AppBuildRow): string | null {
-    if (!row.browserstack_url || !row.browserstack_uploaded_at) return null;
-    const age = Date.now() - row.browserstack_uploaded_at.getTime();
-    return age < this.options.browserstackFreshMs ? row.browserstack_url : null;
+  private freshUrl(upload: artifacts.BrowserStackUploadRow): string | null {
+    if (!upload.url || !upload.uploaded_at) return null;
+    const age = Date.now() - upload.uploaded_at.getTime();
+    return age < this.options.browserstackFreshMs ? upload.url : null;
   }
 
   /**
@@ -317,19 +330,19 @@ export class ArtifactService {
    */
   async browserstackApp(batchId: string, agentToken?: string): Promise<BrowserStackAppResponse> {
     const answer = await this.db.transaction(async (tx) => {
-      const { batch, build } = await this.lockBuildOfBatch(tx, batchId, agentToken);
-      const url = this.freshBrowserStackUrl(build);
+      const { batch, key, upload } = await this.lockUploadOfBatch(tx, batchId, agentToken);
+      const url = upload ? this.freshUrl(upload) : null;
       if (url) return this.answer('ready', url);
-      const holder = build.browserstack_lease_batch;
+      const holder = upload?.lease_batch ?? null;
       const held =
         holder !== null &&
         holder !== batch.id &&
-        (build.browserstack_lease_expires?.getTime() ?? 0) > Date.now() &&
+        (upload?.lease_expires?.getTime() ?? 0) > Date.now() &&
         (await batches.batchIsActive(tx, holder));
       if (held) return this.answer('wait', null);
+      // Taken, or renewed by the batch already holding it.
       await artifacts.leaseBrowserStackUpload(tx, {
-        orgId: batch.org_id,
-        appVersionId: batch.app_version_id,
+        ...key,
         batchId: batch.id,
         leaseMs: this.options.browserstackLeaseMs,
       });
@@ -350,27 +363,31 @@ export class ArtifactService {
         { field: 'browserstack_url', message: 'give browserstack_url (the upload worked) or error (it failed)' },
       ]);
     }
-    const answer = await this.db.transaction(async (tx) => {
-      const { batch, build } = await this.lockBuildOfBatch(tx, batchId, agentToken);
+    return this.db.transaction(async (tx) => {
+      const { batch, key, upload } = await this.lockUploadOfBatch(tx, batchId, agentToken);
       const held = await artifacts.finishBrowserStackUpload(tx, {
-        orgId: batch.org_id,
-        appVersionId: batch.app_version_id,
+        ...key,
         batchId: batch.id,
         url: result.browserstack_url ?? null,
       });
       if (held && result.browserstack_url) {
         this.metrics.browserstackUploads.inc();
         this.log.info(
-          { batch: batch.id, org: batch.org_id, app_version: batch.app_version_id, url: result.browserstack_url },
+          {
+            batch: batch.id,
+            org: key.orgId,
+            app_version: key.appVersionId,
+            account: key.account,
+            url: result.browserstack_url,
+          },
           'browserstack upload recorded',
         );
         return this.answer('ready', result.browserstack_url);
       }
       if (result.error) this.log.warn({ batch: batch.id, error: result.error }, 'browserstack upload failed');
-      const url = this.freshBrowserStackUrl(build);
+      const url = upload ? this.freshUrl(upload) : null;
       return this.answer(url ? 'ready' : 'wait', url);
     });
-    return answer;
   }
 
   private answer(state: BrowserStackAppResponse['state'], url: string | null): BrowserStackAppResponse {
@@ -382,11 +399,19 @@ export class ArtifactService {
     };
   }
 
-  private async lockBuildOfBatch(
+  /**
+   * The batch (an active BrowserStack batch of this agent) and the upload of its build to
+   * its device's account, locked: one lease decision at a time per build.
+   */
+  private async lockUploadOfBatch(
     tx: Queryable,
     batchId: string,
     agentToken: string | undefined,
-  ): Promise<{ batch: batches.BatchRow; build: artifacts.AppBuildRow }> {
+  ): Promise<{
+    batch: batches.BatchRow;
+    key: { orgId: string; appVersionId: string; account: string };
+    upload: artifacts.BrowserStackUploadRow | undefined;
+  }> {
     const batch = await batches.lockBatch(tx, batchId);
     if (!batch || (agentToken !== undefined && batch.agent_token_id !== agentToken)) {
       throw new NotFoundError('batch', batchId);
@@ -397,11 +422,13 @@ export class ArtifactService {
     if (batch.target !== 'browserstack') {
       throw new AppError('conflict', `batch ${batchId} runs on ${batch.target}, not browserstack`);
     }
+    // Locking the build serialises the lease decisions of every batch of this build.
     const build = await artifacts.getAppBuild(tx, batch.org_id, batch.app_version_id, true);
     if (!build) {
       throw new NotFoundError('app build for app version', batch.app_version_id);
     }
-    return { batch, build };
+    const key = { orgId: batch.org_id, appVersionId: batch.app_version_id, account: accountOf(batch.device_pool) };
+    return { batch, key, upload: await artifacts.getBrowserStackUpload(tx, key, true) };
   }
 
   /**
@@ -451,7 +478,11 @@ export class ArtifactService {
   }
 }
 
-function buildView(row: artifacts.AppBuildRow, created: boolean): AppBuild {
+function buildView(
+  row: artifacts.AppBuildRow,
+  created: boolean,
+  uploads: artifacts.BrowserStackUploadRow[] = [],
+): AppBuild {
   return {
     org_id: row.org_id,
     app_version_id: row.app_version_id,
@@ -459,10 +490,19 @@ function buildView(row: artifacts.AppBuildRow, created: boolean): AppBuild {
     size: row.size,
     filename: row.filename,
     source_url: row.source_url,
-    browserstack_url: row.browserstack_url,
+    browserstack: uploads.map((u) => ({
+      account: u.account,
+      url: u.url as string,
+      uploaded_at: (u.uploaded_at as Date).toISOString(),
+    })),
     created_at: row.created_at.toISOString(),
     created,
   };
+}
+
+/** The BrowserStack account of a device pool (`browserstack:<account>`); '' when unknown. */
+function accountOf(pool: string | null): string {
+  return pool?.startsWith('browserstack:') ? pool.slice('browserstack:'.length) : '';
 }
 
 function filenameOf(url: string): string {

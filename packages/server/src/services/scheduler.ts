@@ -118,7 +118,9 @@ export class Scheduler {
       const account = request.browserstack;
       const pool = account ? `browserstack:${account.account}` : null;
       await agents.setDevicePool(tx, agentId, 'browserstack', pool);
-      if (account && pool) await upsertPool(tx, pool, account.parallel_limit);
+      if (account && pool && account.parallel_limit !== undefined) {
+        await upsertPool(tx, pool, account.parallel_limit);
+      }
       return { agent_id: agentId, devices, heartbeat_ms: this.heartbeatMs, lease_ms: this.leaseMs };
     });
   }
@@ -151,6 +153,8 @@ export class Scheduler {
           'the agent asked for new work for this device while holding it',
         );
         await batches.endBatch(tx, device.batch_id, 'expired');
+        // Not busy any more: pools and idle counts must not see it holding that batch.
+        await agents.clearDeviceBatch(tx, device.id, device.batch_id);
       }
       // A pool at its limit (all of a BrowserStack account's parallel sessions busy) waits.
       if (device.pool) {
@@ -221,7 +225,7 @@ export class Scheduler {
           appVersionId: decision.app_version_id,
         });
         if (decision.install) await agents.recordInstall(tx, device.id, decision.org_id, decision.app_version_id);
-        const app = (await this.artifacts?.batchApp(tx, decision.org_id, decision.app_version_id)) ?? null;
+        const app = (await this.artifacts?.batchApp(tx, decision.org_id, decision.app_version_id, device.pool)) ?? null;
         const batch: Batch = {
           id: batchId,
           device_id: device.id,
@@ -370,7 +374,7 @@ export class Scheduler {
       }
     }
     for (const e of others) {
-      const r = await this.finish(tx, batch, e.job_id, e.status, e.error ?? null, e.duration_ms ?? null);
+      const r = await this.finish(tx, batch, e.job_id, e.status, e.error ?? null, e.duration_ms ?? null, e.final);
       if (r.finished) finished.push(r.finished);
       requeued ||= r.requeued;
     }
@@ -385,6 +389,8 @@ export class Scheduler {
     status: 'passed' | 'failed' | 'errored' | 'lost',
     error: string | null,
     durationMs: number | null,
+    /** An infrastructure error no retry can cure: end the job now. */
+    final = false,
   ): Promise<{ finished?: string; requeued: boolean }> {
     const run = await runs.finishRun(tx, { jobId, batchId: batch.id, status, error, durationMs });
     if (!run) return { requeued: false };
@@ -405,7 +411,7 @@ export class Scheduler {
       await runs.completeJob(tx, { jobId, status: 'failed', error });
       return { finished: 'failed', requeued: false };
     }
-    if (run.infra_failures < this.infraRetries) {
+    if (run.infra_failures < this.infraRetries && !final) {
       // Backoff with jitter for a failing device or install; a lost device is simply gone,
       // and its job goes to another device at once.
       const backoff = this.retryBaseMs * 2 ** run.infra_failures;
@@ -415,7 +421,9 @@ export class Scheduler {
       this.log.info({ ...ids, reason: status, error, delay_ms: Math.round(delayMs) }, 'job requeued');
       return { requeued: true };
     }
-    const reason = `${error ?? status}; gave up after ${run.infra_failures + 1} infrastructure errors`;
+    const reason = final
+      ? (error ?? status)
+      : `${error ?? status}; gave up after ${run.infra_failures + 1} infrastructure errors`;
     this.log.warn({ ...ids, error: reason }, 'job errored');
     await runs.completeJob(tx, { jobId, status: 'errored', error: reason });
     return { finished: 'errored', requeued: false };

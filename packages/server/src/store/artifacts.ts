@@ -78,15 +78,10 @@ export interface AppBuildRow {
   size: number;
   filename: string;
   source_url: string | null;
-  browserstack_url: string | null;
-  browserstack_uploaded_at: Date | null;
-  browserstack_lease_batch: string | null;
-  browserstack_lease_expires: Date | null;
   created_at: Date;
 }
 
-const BUILD_COLUMNS = `org_id, app_version_id, sha256, size::float8 AS size, filename, source_url, browserstack_url,
-  browserstack_uploaded_at, browserstack_lease_batch, browserstack_lease_expires, created_at`;
+const BUILD_COLUMNS = `org_id, app_version_id, sha256, size::float8 AS size, filename, source_url, created_at`;
 
 /** Registers the build; an existing registration is returned as it is (the caller compares). */
 export async function insertAppBuild(
@@ -118,31 +113,70 @@ export async function getAppBuild(
   return rows[0];
 }
 
-/** Gives the BrowserStack upload lease to a batch. */
+export interface BrowserStackUploadRow {
+  account: string;
+  url: string | null;
+  uploaded_at: Date | null;
+  lease_batch: string | null;
+  lease_expires: Date | null;
+}
+
+const UPLOAD_COLUMNS = 'account, url, uploaded_at, lease_batch, lease_expires';
+
+/** The build's upload to this account (locked for the lease decision when `forUpdate`). */
+export async function getBrowserStackUpload(
+  q: Queryable,
+  k: { orgId: string; appVersionId: string; account: string },
+  forUpdate: boolean,
+): Promise<BrowserStackUploadRow | undefined> {
+  const { rows } = await q.query<BrowserStackUploadRow>(
+    `SELECT ${UPLOAD_COLUMNS} FROM browserstack_uploads
+      WHERE org_id = $1 AND app_version_id = $2 AND account = $3${forUpdate ? ' FOR UPDATE' : ''}`,
+    [k.orgId, k.appVersionId, k.account],
+  );
+  return rows[0];
+}
+
+/** Every account's upload of the build. */
+export async function browserStackUploadsOf(
+  q: Queryable,
+  orgId: string,
+  appVersionId: string,
+): Promise<BrowserStackUploadRow[]> {
+  const { rows } = await q.query<BrowserStackUploadRow>(
+    `SELECT ${UPLOAD_COLUMNS} FROM browserstack_uploads
+      WHERE org_id = $1 AND app_version_id = $2 AND url IS NOT NULL ORDER BY account`,
+    [orgId, appVersionId],
+  );
+  return rows;
+}
+
+/** Gives the upload lease of the build on this account to a batch. */
 export async function leaseBrowserStackUpload(
   q: Queryable,
-  l: { orgId: string; appVersionId: string; batchId: string; leaseMs: number },
+  l: { orgId: string; appVersionId: string; account: string; batchId: string; leaseMs: number },
 ): Promise<void> {
   await q.query(
-    `UPDATE app_builds SET browserstack_lease_batch = $3,
-            browserstack_lease_expires = now() + make_interval(secs => $4::float8 / 1000)
-      WHERE org_id = $1 AND app_version_id = $2`,
-    [l.orgId, l.appVersionId, l.batchId, l.leaseMs],
+    `INSERT INTO browserstack_uploads (org_id, app_version_id, account, lease_batch, lease_expires)
+     VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5::float8 / 1000))
+     ON CONFLICT (org_id, app_version_id, account)
+     DO UPDATE SET lease_batch = EXCLUDED.lease_batch, lease_expires = EXCLUDED.lease_expires`,
+    [l.orgId, l.appVersionId, l.account, l.batchId, l.leaseMs],
   );
 }
 
 /** Ends the lease of this batch: with a URL (the upload is done) or without (it failed). */
 export async function finishBrowserStackUpload(
   q: Queryable,
-  f: { orgId: string; appVersionId: string; batchId: string; url: string | null },
+  f: { orgId: string; appVersionId: string; account: string; batchId: string; url: string | null },
 ): Promise<boolean> {
   const { rowCount } = await q.query(
-    `UPDATE app_builds
-        SET browserstack_url = coalesce($4, browserstack_url),
-            browserstack_uploaded_at = CASE WHEN $4::text IS NULL THEN browserstack_uploaded_at ELSE now() END,
-            browserstack_lease_batch = NULL, browserstack_lease_expires = NULL
-      WHERE org_id = $1 AND app_version_id = $2 AND browserstack_lease_batch = $3`,
-    [f.orgId, f.appVersionId, f.batchId, f.url],
+    `UPDATE browserstack_uploads
+        SET url = coalesce($5, url),
+            uploaded_at = CASE WHEN $5::text IS NULL THEN uploaded_at ELSE now() END,
+            lease_batch = NULL, lease_expires = NULL
+      WHERE org_id = $1 AND app_version_id = $2 AND account = $3 AND lease_batch = $4`,
+    [f.orgId, f.appVersionId, f.account, f.batchId, f.url],
   );
   return rowCount > 0;
 }

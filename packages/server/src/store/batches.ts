@@ -105,6 +105,8 @@ export interface BatchRow {
   lease_expires_at: Date;
   created_at: Date;
   group_since: Date | null;
+  /** The device's pool: `browserstack:<account>` on a BrowserStack account. */
+  device_pool: string | null;
 }
 
 export async function insertBatch(
@@ -134,7 +136,8 @@ export async function insertBatch(
 export async function lockBatch(q: Queryable, id: string): Promise<BatchRow | undefined> {
   const { rows } = await q.query<BatchRow>(
     `SELECT b.id, b.device_id, d.name AS device_name, b.agent_id, a.name AS agent_name, a.token_id AS agent_token_id, b.org_id,
-            b.app_version_id, b.target, b.install, b.state, b.lease_expires_at, b.created_at, d.group_since
+            b.app_version_id, b.target, b.install, b.state, b.lease_expires_at, b.created_at, d.group_since,
+            d.pool AS device_pool
        FROM batches b JOIN devices d ON d.id = b.device_id JOIN agents a ON a.id = b.agent_id
       WHERE b.id = $1
       FOR UPDATE OF b`,
