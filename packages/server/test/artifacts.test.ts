@@ -47,6 +47,19 @@ describe.each(adapters)('blobs, app builds and BrowserStack uploads on $name', (
       payload: body,
     });
 
+  /** A registered build of acme/v1 and 30 queued BrowserStack jobs of it. */
+  const browserstackBuildWithJobs = async (content: string) => {
+    const apk = Buffer.from(content);
+    await put(sha(apk), apk, 'org_id=acme&kind=app');
+    await app.artifacts.registerApp({ org_id: 'acme', app_version_id: 'v1', sha256: sha(apk) });
+    await app.queue.submit({
+      org_id: 'acme',
+      app_version_id: 'v1',
+      target: 'browserstack',
+      tests: Array.from({ length: 30 }, (_, i) => `t${i}.spec.js`),
+    });
+  };
+
   it('stores a blob once under its hash, serves it back, and tells the org it has it', async () => {
     const data = Buffer.from('test sources'.repeat(1000));
     const hash = sha(data);
@@ -250,15 +263,7 @@ describe.each(adapters)('blobs, app builds and BrowserStack uploads on $name', (
   });
 
   it('lets one BrowserStack batch upload a build while the others wait, then gives everyone its bs:// URL', async () => {
-    const apk = Buffer.from('apk for browserstack');
-    await put(sha(apk), apk, 'org_id=acme&kind=app');
-    await app.artifacts.registerApp({ org_id: 'acme', app_version_id: 'v1', sha256: sha(apk) });
-    await app.queue.submit({
-      org_id: 'acme',
-      app_version_id: 'v1',
-      target: 'browserstack',
-      tests: Array.from({ length: 30 }, (_, i) => `t${i}.spec.js`),
-    });
+    await browserstackBuildWithJobs('apk for browserstack');
     const reg = await app.scheduler.register({
       name: 'h',
       devices: [0, 1, 2].map((i) => ({ name: `bs-${i}`, target: 'browserstack' as const })),
@@ -358,15 +363,7 @@ describe.each(adapters)('blobs, app builds and BrowserStack uploads on $name', (
   });
 
   it('keeps one BrowserStack upload per account: agents on another account upload their own', async () => {
-    const apk = Buffer.from('apk for two accounts');
-    await put(sha(apk), apk, 'org_id=acme&kind=app');
-    await app.artifacts.registerApp({ org_id: 'acme', app_version_id: 'v1', sha256: sha(apk) });
-    await app.queue.submit({
-      org_id: 'acme',
-      app_version_id: 'v1',
-      target: 'browserstack',
-      tests: Array.from({ length: 30 }, (_, i) => `t${i}.spec.js`),
-    });
+    await browserstackBuildWithJobs('apk for two accounts');
     const one = await app.scheduler.register({
       name: 'h1',
       devices: [{ name: 'bs', target: 'browserstack' }],
