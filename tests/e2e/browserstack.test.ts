@@ -73,6 +73,9 @@ describe.each(adapters)('BrowserStack through a stand-in on $name', (adapter) =>
     expect(jobs.map((j) => j.status)).toEqual(Array(30).fill('passed'));
 
     // Exactly one upload, of exactly the registered bytes, under the build's own file name.
+    console.info(
+      `browserstack: ${standin.sessions.total} sessions, at most ${standin.sessions.maxConcurrent} at once, ${standin.sessions.refused} refused, ${standin.uploads.length} upload(s)`,
+    );
     expect(standin.uploads).toHaveLength(1);
     expect(standin.uploads[0]).toMatchObject({ sha256, size: apk.length, filename: 'app-release.apk' });
     const appUrl = standin.uploads[0]?.appUrl;
