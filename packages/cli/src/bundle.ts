@@ -2,8 +2,9 @@
  * The test bundle `qgjob submit` uploads so agents run the very sources that were submitted:
  * which files go in (planBundle), and the packed .tar.gz with its manifest (packPlan).
  *
- * Without --bundle-root the bundle holds the submitted test files plus the AppWright config
- * and package files found in the current directory; with --bundle-root=DIR it holds every
+ * Without --bundle-root the bundle holds the submitted test files, the local files they
+ * import (helpers, page objects, fixtures: see imports.ts), and the AppWright config,
+ * package and tsconfig files found in the current directory; with --bundle-root=DIR it holds every
  * regular file under DIR except dependencies, VCS data and secrets. Either way a generated
  * `.qgjob-bundle.json` at its root tells the agent where the current directory was inside it
  * (`workdir`), since test paths are relative to that directory.
@@ -15,6 +16,7 @@ import { BundleError, packBundle } from '@qgjob/bundle';
 import { formatSize } from '@qgjob/protocol';
 import { BUNDLE_MAX_BYTES } from './constants.js';
 import { UsageError } from './errors.js';
+import { localImports } from './imports.js';
 
 export { BUNDLE_MAX_BYTES };
 export const BUNDLE_MANIFEST = '.qgjob-bundle.json';
@@ -25,6 +27,7 @@ export const PROJECT_FILES = [
   'package.json',
   'package-lock.json',
   'npm-shrinkwrap.json',
+  'tsconfig.json',
 ];
 /** Directories a --bundle-root walk never enters, at any depth. */
 const SKIPPED_DIRS = new Set(['node_modules', '.git', '.qgjob']);
@@ -128,10 +131,11 @@ async function planDefault(tests: readonly string[], cwd: string, maxBytes: numb
     refuseSecret(test);
     entries.set(test, { path: test, source: resolve(cwd, test), size: sizes[i] as number });
   });
-  for (const name of PROJECT_FILES) {
-    if (entries.has(name)) continue;
-    const size = await fileSize(join(cwd, name));
-    if (size !== undefined) entries.set(name, { path: name, source: join(cwd, name), size });
+  // The helpers, page objects and fixtures the tests import, and theirs in turn.
+  for (const path of [...PROJECT_FILES, ...(await localImports(cwd, tests.map(toPosix)))]) {
+    if (entries.has(path)) continue;
+    const size = await fileSize(join(cwd, path));
+    if (size !== undefined) entries.set(path, { path, source: join(cwd, path), size });
   }
   return finish(cwd, { version: 1, workdir: '.' }, [...entries.values()], maxBytes, undefined);
 }

@@ -135,8 +135,9 @@ export function buildProgram(dispatch: Dispatch): Command {
 Globs are expanded relative to the current directory and sorted; a plain path is sent as
 given. Each invocation carries an idempotency key, so a retried request never queues twice.
 
-Test sources: submit packs the test files, appwright.config.*, package.json and
-package-lock.json / npm-shrinkwrap.json of the current directory into a bundle (at most
+Test sources: submit packs the test files, the local files they import (helpers, page
+objects, fixtures), appwright.config.*, package.json, package-lock.json /
+npm-shrinkwrap.json and tsconfig.json of the current directory into a bundle (at most
 ${BUNDLE_LIMIT}), uploads it unless the server already holds the same content, and the
 agents run the tests from it. With --bundle-root=DIR the bundle holds every file under DIR
 instead (run qgjob from inside DIR; test paths stay relative to the current directory).

@@ -56,6 +56,40 @@ afterEach(() => {
 });
 
 describe('planBundle without --bundle-root', () => {
+  it('follows the local imports of the tests: helpers, page objects, fixtures, and theirs in turn', async () => {
+    files({
+      'tests/login.spec.ts': [
+        "import { test } from 'appwright';",
+        "import { LoginPage } from '../pages/login.js';",
+        "import type { User } from '../pages/types';",
+        "const users = require('./fixtures/users.json');",
+        "import './setup';",
+        "import outside from '../../elsewhere/x';",
+        "import dep from '../node_modules/dep/index.js';",
+      ].join('\n'),
+      'tests/setup.ts': 'export {};\n',
+      'tests/fixtures/users.json': '[]\n',
+      'pages/login.ts': "export { Base } from './base';\nexport class LoginPage {}\n",
+      'pages/base/index.ts': "const lazy = () => import('../util.mjs');\n",
+      'pages/util.mjs': 'export const x = 1;\n',
+      'pages/types.ts': 'export type User = {};\n',
+      'pages/unused.ts': 'never imported\n',
+      'node_modules/dep/index.js': 'module.exports = 1;\n',
+      'tsconfig.json': '{}\n',
+    });
+    const plan = await planBundle(['tests/login.spec.ts'], { cwd: dir });
+    expect(paths(plan)).toEqual([
+      'pages/base/index.ts',
+      'pages/login.ts',
+      'pages/types.ts',
+      'pages/util.mjs',
+      'tests/fixtures/users.json',
+      'tests/login.spec.ts',
+      'tests/setup.ts',
+      'tsconfig.json',
+    ]);
+  });
+
   it('packs the tests plus the AppWright config and package files of the current directory', async () => {
     files({
       'tests/a.spec.js': 'a',
