@@ -15,6 +15,17 @@
  *   key derived for another runtime is derived again on use;
  * - `named/<sha256>/<filename>`: symlinks to a blob under its own file name, made by the
  *   provisioner; removed with the blob, and not counted in the cache's size;
+ * - `runs/<slot>/<sha256>/`: a device slot's private working copy of a bundle (bundle()'s
+ *   `slot`; `<slot>` is a readable, file-name-safe form of it plus a hash of it), so that
+ *   tests running at once on several devices of the host do not share output directories
+ *   (Playwright empties `test-results/` at the start of every run): the bundle's listed
+ *   files as hard links to those of `bundles/<sha256>/`, the directories holding them, its
+ *   own node_modules symlink into `deps/`, and whatever the slot's tests write there. Built
+ *   in `tmp/` and renamed into place whole; reused, test output and all, while every listed
+ *   file is still a link to the cached one, rebuilt from scratch (test output thrown away)
+ *   once the bundle was unpacked again (new inodes) or a listed file is gone; removed with
+ *   the bundle. Nothing under it is counted in the cache's size: the links share their
+ *   bytes with `bundles/`, and what tests write there is not accounted for;
  * - `tmp/`: partial work, renamed into place when complete.
  *
  * Device loops of one agent asking for the same entry at once share one download, unpack
@@ -23,12 +34,18 @@
  * until released and never evicted meanwhile; a pinned bundle pins its dependencies.
  * Pins are per process: agents sharing a directory should give it room enough for all.
  * A bundle is verified on every use; a changed one is unpacked again only when no other
- * caller holds it (its tests may be running in it), else handed out as it is.
+ * caller holds it (its tests may be running in it), else handed out as it is. A run copy
+ * shares its files with the bundle: a test writing a cached file in place through its link
+ * changes the bundle too, which the check on use then finds and unpacks again, and the run
+ * copies are rebuilt from the new files on their next use. A run copy is pinned with its
+ * bundle; one slot name should be used by one device loop at a time (agents sharing the
+ * directory included).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import {
   copyFile,
+  link,
   lstat,
   mkdir,
   readdir,
@@ -40,7 +57,7 @@ import {
   utimes,
   writeFile,
 } from 'node:fs/promises';
-import { join, posix, relative, resolve } from 'node:path';
+import { dirname, join, posix, relative, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
@@ -199,12 +216,18 @@ export class ArtifactCache {
    * same package files, via a node_modules symlink). `workdir` is the absolute dir to run
    * tests in; `output` receives the install's output. `depsInstalled`: this call, or the one it waited on,
    * ran the install.
+   *
+   * `slot` (any string naming a device slot, such as `browserstack:bs-1`): `dir` and
+   * `workdir` point into the slot's private working copy of the bundle, `runs/<slot>/<sha256>/`
+   * (see the layout above), made of hard links to the cached files; what the slot's tests
+   * write there stays out of the cached bundle and of other slots' copies, and is kept
+   * until the copy is rebuilt. Without it, the cached bundle itself.
    */
   async bundle(
     sha256: string,
     signal: AbortSignal,
     output?: OutputSink,
-    options: { deps?: boolean } = {},
+    options: { deps?: boolean; slot?: string } = {},
   ): Promise<{ dir: string; workdir: string; fetched: boolean; depsInstalled: boolean } & Lease> {
     checkSha(sha256);
     const leases = [this.pin(`bundle:${sha256}`)];
@@ -213,10 +236,12 @@ export class ArtifactCache {
     };
     try {
       const prepared = await this.share(`bundle:${sha256}`, signal, (s) => this.prepareBundle(sha256, s));
-      const { marker, dir } = prepared;
+      const { marker } = prepared;
+      let { dir } = prepared;
       let depsInstalled = false;
       // `deps: false`: nothing will run the bundle's code (a simulated device), so no install.
-      if (marker.deps && options.deps !== false) {
+      const withDeps = marker.deps !== null && options.deps !== false;
+      if (marker.deps && withDeps) {
         const deps = marker.deps;
         const id = `deps:${deps.key}`;
         leases.push(this.pin(id));
@@ -229,6 +254,13 @@ export class ArtifactCache {
           if (output) sinks.delete(output);
           if (sinks.size === 0 && !this.inflight.has(id)) this.depsSinks.delete(deps.key);
         }
+      }
+      if (options.slot !== undefined) {
+        const key = slotKey(options.slot);
+        const bundleDir = dir;
+        dir = await this.share(`run:${key}:${sha256}`, signal, () =>
+          this.ensureRunCopy(sha256, key, bundleDir, marker, withDeps),
+        );
       }
       return {
         dir,
@@ -250,12 +282,15 @@ export class ArtifactCache {
     return run;
   }
 
-  /** Bytes the cache holds now, partial work in tmp/ included, named/ left out. */
+  /**
+   * Bytes the cache holds now, partial work in tmp/ included, named/ and runs/ left out
+   * (run copies link to the files of bundles/; test output written into them is not counted).
+   */
   async size(): Promise<number> {
     await this.dirs();
     let total = 0;
     for (const name of await readdir(this.root)) {
-      if (name !== 'named') total += await treeSize(join(this.root, name));
+      if (name !== 'named' && name !== 'runs') total += await treeSize(join(this.root, name));
     }
     return total;
   }
@@ -473,6 +508,92 @@ export class ArtifactCache {
     }
   }
 
+  // --- run copies ---
+
+  /**
+   * The slot's working copy of the bundle at `bundleDir`: reused while every listed file is
+   * still the cached one (same inode), else built again in tmp/ and renamed into place.
+   */
+  private async ensureRunCopy(
+    sha256: string,
+    key: string,
+    bundleDir: string,
+    marker: BundleMarker,
+    withDeps: boolean,
+  ): Promise<string> {
+    const runDir = join(this.root, 'runs', key, sha256);
+    const stale = await staleRunCopy(bundleDir, runDir, marker.files);
+    if (stale !== null) {
+      const started = performance.now();
+      const tmp = this.tempPath('run', sha256);
+      try {
+        await mkdir(tmp);
+        const dirs = new Set([marker.workdir, ...marker.files.map((f) => posix.dirname(f.path))]);
+        for (const d of dirs) if (d !== '.') await mkdir(join(tmp, ...d.split('/')), { recursive: true });
+        for (const file of marker.files) {
+          const parts = file.path.split('/');
+          try {
+            await link(join(bundleDir, ...parts), join(tmp, ...parts));
+          } catch (error) {
+            // Gone from a bundle handed out as it is: the copy mirrors what is there.
+            if (!isMissing(error)) throw error;
+          }
+        }
+        if (marker.deps && withDeps) {
+          const inside = join(tmp, ...(marker.deps.dir === '.' ? [] : marker.deps.dir.split('/')), 'node_modules');
+          await symlink(this.depsLinkTarget(runDir, marker.deps), inside);
+        }
+        await mkdir(dirname(runDir), { recursive: true });
+        // The old copy goes whole, with what its tests wrote.
+        await this.trash(runDir);
+        try {
+          await rename(tmp, runDir);
+        } catch (error) {
+          if (!isCode(error, 'ENOTEMPTY', 'EEXIST')) throw error;
+          // Put there meanwhile by another agent sharing the cache: kept when it is as good.
+          if ((await staleRunCopy(bundleDir, runDir, marker.files)) !== null) {
+            await this.trash(runDir);
+            await rename(tmp, runDir);
+          }
+        }
+      } finally {
+        await rm(tmp, { recursive: true, force: true });
+      }
+      this.log.info('bundle run copy made', {
+        sha256,
+        slot: key,
+        files: marker.files.length,
+        ...(stale === 'missing' ? {} : { reason: stale }),
+        duration_ms: Math.round(performance.now() - started),
+      });
+    }
+    if (marker.deps && withDeps) await this.linkDeps(runDir, marker.deps);
+    return runDir;
+  }
+
+  /** Removes every slot's run copy of the bundle. */
+  private async removeRunCopies(sha256: string): Promise<void> {
+    const runs = join(this.root, 'runs');
+    for (const slot of await readdirOrEmpty(runs)) await this.trash(join(runs, slot, sha256));
+  }
+
+  /**
+   * Removes run copies of bundles that are neither cached nor in use (a removal or a
+   * re-unpack that stopped half way): their links keep stale files alive.
+   */
+  private async removeOrphanRuns(): Promise<void> {
+    const runs = join(this.root, 'runs');
+    for (const slot of await readdirOrEmpty(runs)) {
+      for (const sha of await readdirOrEmpty(join(runs, slot))) {
+        const id = `bundle:${sha}`;
+        if (!SHA256.test(sha) || this.pins.has(id) || this.inflight.has(id)) continue;
+        const bundleDir = join(this.root, 'bundles', sha);
+        if ((await lstatOrNull(bundleDir)) || (await lstatOrNull(`${bundleDir}.json`))) continue;
+        await this.trash(join(runs, slot, sha));
+      }
+    }
+  }
+
   private async ensureDeps(sha256: string, bundleDir: string, deps: BundleDeps, signal: AbortSignal): Promise<boolean> {
     const id = `deps:${deps.key}`;
     await this.removing.get(id)?.catch(() => {});
@@ -557,6 +678,7 @@ export class ArtifactCache {
   private async evictOnce(): Promise<{ removed: number; bytes: number }> {
     await this.dirs();
     await this.removeStaleTemp();
+    await this.removeOrphanRuns();
     const entries = await this.entries();
     let total = entries.reduce((sum, e) => sum + e.size, 0);
     let removed = 0;
@@ -617,6 +739,8 @@ export class ArtifactCache {
       const id = `bundle:${sha}`;
       const size = (marker?.size ?? 0) + (await this.dirSize(id, dir));
       const remove = async () => {
+        // Copies first: one that outlived its bundle would hold on to stale files.
+        await this.removeRunCopies(sha);
         await rm(`${dir}.json`, { force: true });
         await this.trash(dir);
       };
@@ -760,7 +884,7 @@ export class ArtifactCache {
 
   private dirs(): Promise<void> {
     this.dirsReady ??= Promise.all(
-      ['blobs', 'bundles', 'deps', 'tmp'].map((name) => mkdir(join(this.root, name), { recursive: true })),
+      ['blobs', 'bundles', 'deps', 'runs', 'tmp'].map((name) => mkdir(join(this.root, name), { recursive: true })),
     ).then(
       () => {},
       (error: unknown) => {
@@ -774,6 +898,55 @@ export class ArtifactCache {
 
 function checkSha(sha256: string): void {
   if (!SHA256.test(sha256)) throw new TypeError(`not a SHA-256 (64 lowercase hex characters): ${sha256}`);
+}
+
+/**
+ * A file-name-safe key for a slot name: its readable part (at most 40 characters of
+ * letters, digits, `.`, `_` and `-`, never starting with a dot) and 12 hex digits of its
+ * SHA-256, so that names sanitized alike stay apart.
+ */
+export function slotKey(slot: string): string {
+  const readable = slot
+    .replace(/[^A-Za-z0-9._-]+/g, '_')
+    .replace(/^\./, '_')
+    .slice(0, 40);
+  const hash = createHash('sha256').update(slot).digest('hex').slice(0, 12);
+  return readable ? `${readable}-${hash}` : hash;
+}
+
+/**
+ * Why the run copy at `runDir` no longer mirrors the bundle at `bundleDir`: 'missing'
+ * (no copy), or the first listed file that is not the same file (inode) in both; null when
+ * it does. A file missing from both counts as the same.
+ */
+async function staleRunCopy(bundleDir: string, runDir: string, files: TreeFile[]): Promise<string | null> {
+  if (!(await isDir(runDir))) return 'missing';
+  for (const file of files) {
+    const parts = file.path.split('/');
+    const [cached, copy] = await Promise.all([inode(join(bundleDir, ...parts)), inode(join(runDir, ...parts))]);
+    if (cached !== copy) return `${file.path} ${copy === null ? 'is missing' : 'is not the cached file'}`;
+  }
+  return null;
+}
+
+/** Device and inode of a regular file (as strings: they may not fit a double); null when it is not one. */
+async function inode(path: string): Promise<string | null> {
+  try {
+    const st = await lstat(path, { bigint: true });
+    return st.isFile() ? `${st.dev}:${st.ino}` : null;
+  } catch (error) {
+    if (isMissing(error)) return null;
+    throw error;
+  }
+}
+
+async function readdirOrEmpty(path: string): Promise<string[]> {
+  try {
+    return await readdir(path);
+  } catch (error) {
+    if (isMissing(error)) return [];
+    throw error;
+  }
 }
 
 function badBundle(sha256: string, message: string): CacheError {

@@ -4,8 +4,8 @@
  *   cache, verified, and handed to the install command under its file name; on a
  *   BrowserStack slot, its `bs://` upload instead — made once per build across every
  *   agent (the server leases the upload to one batch; the others wait for its URL);
- * - each job's test bundle: unpacked once into the cache with its npm dependencies, the
- *   directory the test runs in.
+ * - each job's test bundle: unpacked once into the cache with its npm dependencies; the
+ *   test runs in the device's own hard-linked working copy of it.
  * A batch without a registered build, or a job without a bundle, keeps the old way: the
  * --app-path template and the agent's own --workdir.
  */
@@ -92,8 +92,11 @@ export class Provisioner {
     for (const sha256 of wanted) {
       if (signal.aborted) break;
       try {
+        // A working copy per device: tests running at once on this host's devices keep
+        // their output (test-results/, snapshots) apart.
         const bundle = await this.options.cache.bundle(sha256, signal, output, {
           deps: this.options.runsTests !== false,
+          slot: batch.device_id,
         });
         releases.push(() => bundle.release());
         workdirs.set(sha256, bundle.workdir);

@@ -4,6 +4,8 @@
  * (but never under a caller holding them), dependencies installed once per package files
  * and runtime by a fake npm, LRU eviction that spares pinned entries and takes the named
  * links with the blob, and malicious bundles refused without a trace outside the cache.
+ * Device slots get private run copies of a bundle (hard links), rebuilt when the bundle is
+ * unpacked again and removed with it.
  */
 import { createHash } from 'node:crypto';
 import {
@@ -13,6 +15,7 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
+  rmSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -20,7 +23,7 @@ import { dirname, join, resolve } from 'node:path';
 import { packBundle } from '@qgjob/bundle';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileEntry, tarGz } from '../../../tests/helpers/raw-tar.js';
-import { ArtifactCache, CacheError, type CacheOptions } from '../src/cache.js';
+import { ArtifactCache, CacheError, type CacheOptions, slotKey } from '../src/cache.js';
 import type { LogFields, Logger } from '../src/log.js';
 import { sleep } from '../src/sleep.js';
 import { neverAborted, tempDir, writeScript } from './fakes.js';
@@ -557,6 +560,205 @@ describe('eviction', () => {
     back.release();
     expect(back).toMatchObject({ fetched: true, depsInstalled: true });
     expect(existsSync(join(back.workdir, 'node_modules', '.installed'))).toBe(true);
+  });
+});
+
+describe('run copies', () => {
+  const files = {
+    '.qgjob-bundle.json': JSON.stringify({ version: 1, workdir: 'e2e' }),
+    'e2e/playwright.config.js': 'config\n',
+    'e2e/tests/a.spec.js': 'test a\n',
+    'shared/util.js': 'util\n',
+  };
+  const ino = (path: string) => lstatSync(path).ino;
+
+  it('makes the slot key file-name safe, readable and distinct', () => {
+    expect(slotKey('browserstack:bs-1')).toMatch(/^browserstack_bs-1-[0-9a-f]{12}$/);
+    expect(slotKey('browserstack:bs-1')).not.toBe(slotKey('browserstack/bs-1'));
+    expect(slotKey('../..')).toMatch(/^_\._\.\.-[0-9a-f]{12}$/);
+    expect(slotKey('')).toMatch(/^[0-9a-f]{12}$/);
+    expect(slotKey('x'.repeat(500))).toHaveLength(40 + 1 + 12);
+  });
+
+  it('gives each slot its own copy of hard links, and keeps what its tests wrote', async () => {
+    const { store, cache, dir, lines } = setup();
+    const key = store.add(await makeBundle(files));
+    const bundleDir = join(dir, 'bundles', key);
+    const [one, two] = await Promise.all([
+      cache.bundle(key, neverAborted, undefined, { slot: 'browserstack:bs-1' }),
+      cache.bundle(key, neverAborted, undefined, { slot: 'browserstack:bs-2' }),
+    ]);
+    expect(store.fetches).toBe(1);
+    expect(lines.filter((l) => l.msg === 'bundle unpacked')).toHaveLength(1);
+    expect(one!.dir).toBe(join(dir, 'runs', slotKey('browserstack:bs-1'), key));
+    expect(two!.dir).toBe(join(dir, 'runs', slotKey('browserstack:bs-2'), key));
+    expect(one!.workdir).toBe(join(one!.dir, 'e2e'));
+    expect(two!.workdir).toBe(join(two!.dir, 'e2e'));
+    for (const g of [one!, two!]) {
+      expect(walk(g.dir).sort()).toEqual(walk(bundleDir).sort());
+      for (const path of Object.keys(files)) {
+        expect(readFileSync(join(g.dir, path), 'utf8')).toBe(files[path as keyof typeof files]);
+        expect(ino(join(g.dir, path))).toBe(ino(join(bundleDir, path)));
+      }
+    }
+
+    // A test run in slot 1 writes its output: nobody else sees it.
+    mkdirSync(join(one!.workdir, 'test-results'));
+    writeFileSync(join(one!.workdir, 'test-results/x'), 'output of slot 1\n');
+    expect(existsSync(join(two!.workdir, 'test-results'))).toBe(false);
+    expect(existsSync(join(bundleDir, 'e2e/test-results'))).toBe(false);
+    // Not counted: the links share bytes with bundles/, the output is not accounted for.
+    const size = await cache.size();
+    writeFileSync(join(one!.workdir, 'test-results/big'), Buffer.alloc(100_000));
+    expect(await cache.size()).toBe(size);
+    one!.release();
+    two!.release();
+
+    // Used again by the same slot: the same copy, its output still there, nothing rebuilt.
+    const made = lines.filter((l) => l.msg === 'bundle run copy made').length;
+    const again = await cache.bundle(key, neverAborted, undefined, { slot: 'browserstack:bs-1' });
+    again.release();
+    expect(again).toMatchObject({ dir: one!.dir, workdir: one!.workdir, fetched: false });
+    expect(readFileSync(join(again.workdir, 'test-results/x'), 'utf8')).toBe('output of slot 1\n');
+    expect(lines.filter((l) => l.msg === 'bundle run copy made')).toHaveLength(made);
+
+    // Without a slot: the cached bundle itself, as before.
+    const plain = await cache.bundle(key, neverAborted);
+    plain.release();
+    expect(plain).toMatchObject({ dir: bundleDir, workdir: join(bundleDir, 'e2e') });
+    expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
+  });
+
+  it('rebuilds a copy that lost a listed file, throwing its output away', async () => {
+    const { store, cache } = setup();
+    const key = store.add(await makeBundle(files));
+    const first = await cache.bundle(key, neverAborted, undefined, { slot: 'emulator:a' });
+    first.release();
+    writeFileSync(join(first.workdir, 'out.txt'), 'output\n');
+    rmSync(join(first.workdir, 'tests/a.spec.js'));
+    const second = await cache.bundle(key, neverAborted, undefined, { slot: 'emulator:a' });
+    second.release();
+    expect(second.workdir).toBe(first.workdir);
+    expect(readFileSync(join(second.workdir, 'tests/a.spec.js'), 'utf8')).toBe('test a\n');
+    expect(existsSync(join(second.workdir, 'out.txt'))).toBe(false);
+  });
+
+  it('a file changed in place through a copy: the bundle is unpacked again and the copies rebuilt', async () => {
+    const { store, cache, dir, lines } = setup();
+    const key = store.add(await makeBundle(files));
+    const bundleDir = join(dir, 'bundles', key);
+    const unpacks = () => lines.filter((l) => l.msg === 'bundle unpacked').length;
+    const one = await cache.bundle(key, neverAborted, undefined, { slot: 'bs-1' });
+    const two = await cache.bundle(key, neverAborted, undefined, { slot: 'bs-2' });
+    // Slot 1's test rewrites a tracked file in place (same inode: the cached copy changes too).
+    const spec = join(one.workdir, 'tests/a.spec.js');
+    const before = ino(spec);
+    writeFileSync(spec, 'rewritten\n');
+    expect(ino(spec)).toBe(before);
+    expect(readFileSync(join(bundleDir, 'e2e/tests/a.spec.js'), 'utf8')).toBe('rewritten\n');
+    writeFileSync(join(one.workdir, 'test-results.json'), '{}\n');
+
+    // Slot 2 still holds the bundle: handed out as it is, nothing rebuilt.
+    one.release();
+    const held = await cache.bundle(key, neverAborted, undefined, { slot: 'bs-1' });
+    held.release();
+    expect(unpacks()).toBe(1);
+    expect(readFileSync(join(held.workdir, 'tests/a.spec.js'), 'utf8')).toBe('rewritten\n');
+    expect(existsSync(join(held.workdir, 'test-results.json'))).toBe(true);
+    two.release();
+
+    // Nobody holds it: unpacked again (new inodes), and slot 1's copy rebuilt from it.
+    const after = await cache.bundle(key, neverAborted, undefined, { slot: 'bs-1' });
+    expect(unpacks()).toBe(2);
+    expect(after.workdir).toBe(one.workdir);
+    expect(readFileSync(join(after.workdir, 'tests/a.spec.js'), 'utf8')).toBe('test a\n');
+    expect(existsSync(join(after.workdir, 'test-results.json'))).toBe(false);
+    expect(ino(join(after.workdir, 'tests/a.spec.js'))).toBe(ino(join(bundleDir, 'e2e/tests/a.spec.js')));
+    expect(ino(join(after.workdir, 'tests/a.spec.js'))).not.toBe(before);
+    const rebuilt = lines.find((l) => l.msg === 'bundle run copy made' && l.fields.reason !== undefined);
+    expect(rebuilt?.fields).toMatchObject({ sha256: key, slot: slotKey('bs-1') });
+
+    // Slot 2's copy still links to the old files: rebuilt on its next use too, even while slot 1 holds the bundle.
+    const twoAgain = await cache.bundle(key, neverAborted, undefined, { slot: 'bs-2' });
+    expect(unpacks()).toBe(2);
+    expect(twoAgain.workdir).toBe(two.workdir);
+    expect(readFileSync(join(twoAgain.workdir, 'tests/a.spec.js'), 'utf8')).toBe('test a\n');
+    expect(ino(join(twoAgain.workdir, 'tests/a.spec.js'))).toBe(ino(join(bundleDir, 'e2e/tests/a.spec.js')));
+    after.release();
+    twoAgain.release();
+  });
+
+  it('links the copy to the installed dependencies, and only when they are used', async () => {
+    const { store, cache, dir } = setup();
+    const key = store.add(
+      await makeBundle({
+        '.qgjob-bundle.json': JSON.stringify({ version: 1, workdir: 'e2e' }),
+        'e2e/package.json': PACKAGE,
+        'e2e/package-lock.json': LOCK_A,
+        'e2e/tests/a.spec.js': 'a\n',
+      }),
+    );
+    writeFileSync(npmLog, '');
+    const [one, two] = await Promise.all([
+      cache.bundle(key, neverAborted, undefined, { slot: 'bs-1' }),
+      cache.bundle(key, neverAborted, undefined, { slot: 'bs-2' }),
+    ]);
+    expect(readFileSync(npmLog, 'utf8').trim().split('\n')).toHaveLength(1);
+    const deps = join(dir, 'deps', depsKey(PACKAGE, LOCK_A), 'node_modules');
+    for (const g of [one!, two!]) {
+      const link = join(g.workdir, 'node_modules');
+      expect(lstatSync(link).isSymbolicLink()).toBe(true);
+      expect(resolve(g.workdir, readlinkSync(link))).toBe(deps);
+      expect(existsSync(join(link, '.installed'))).toBe(true);
+      expect(ino(join(g.workdir, 'package.json'))).toBe(ino(join(dir, 'bundles', key, 'e2e/package.json')));
+      g.release();
+    }
+    // A removed link is put back on the next use, the copy kept.
+    rmSync(join(one!.workdir, 'node_modules'));
+    writeFileSync(join(one!.workdir, 'kept'), '');
+    const again = await cache.bundle(key, neverAborted, undefined, { slot: 'bs-1' });
+    again.release();
+    expect(existsSync(join(again.workdir, 'node_modules', '.installed'))).toBe(true);
+    expect(existsSync(join(again.workdir, 'kept'))).toBe(true);
+
+    const bare = await cache.bundle(key, neverAborted, undefined, { slot: 'simulated', deps: false });
+    bare.release();
+    expect(existsSync(join(bare.workdir, 'tests/a.spec.js'))).toBe(true);
+    expect(() => lstatSync(join(bare.workdir, 'node_modules'))).toThrow(/ENOENT/);
+  });
+
+  it('removes the slot copies with their bundle, and copies whose bundle is gone', async () => {
+    const { store, cache, dir } = setup({ maxBytes: 1 });
+    const key = store.add(await makeBundle(files));
+    const slots = ['bs-1', 'bs-2'];
+    const got = await Promise.all(slots.map((slot) => cache.bundle(key, neverAborted, undefined, { slot })));
+    writeFileSync(join(got[0]!.workdir, 'out.txt'), 'output\n');
+    // Pinned: the bundle and its copies stay.
+    await cache.evict();
+    expect(readdirSync(join(dir, 'bundles')).sort()).toEqual([key, `${key}.json`].sort());
+    for (const slot of slots) expect(readdirSync(join(dir, 'runs', slotKey(slot)))).toEqual([key]);
+    for (const g of got) g.release();
+
+    const result = await cache.evict();
+    expect(result.removed).toBeGreaterThanOrEqual(1);
+    expect(readdirSync(join(dir, 'bundles'))).toEqual([]);
+    for (const slot of slots) expect(readdirSync(join(dir, 'runs', slotKey(slot)))).toEqual([]);
+    expect(await cache.size()).toBe(0);
+
+    // Back on the next use, fresh.
+    const back = await cache.bundle(key, neverAborted, undefined, { slot: 'bs-1' });
+    back.release();
+    expect(back.fetched).toBe(true);
+    expect(readFileSync(join(back.workdir, 'tests/a.spec.js'), 'utf8')).toBe('test a\n');
+    expect(existsSync(join(back.workdir, 'out.txt'))).toBe(false);
+
+    // A copy that outlived its bundle (a removal stopped half way) goes on the next eviction.
+    const roomy = new ArtifactCache({ dir, maxBytes: 1 << 30, fetchBlob: store.fetchBlob, log: captureLogger().log });
+    rmSync(join(dir, 'bundles', `${key}.json`));
+    rmSync(join(dir, 'bundles', key), { recursive: true });
+    await roomy.evict();
+    expect(readdirSync(join(dir, 'runs', slotKey('bs-1')))).toEqual([]);
+    expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
   });
 });
 

@@ -58,8 +58,8 @@ describe('Provisioner', () => {
         release: () => released.push(`blob ${sha256.slice(0, 1)}`),
       };
     },
-    async bundle(sha256: string, _signal: AbortSignal, _output: unknown, options: { deps?: boolean }) {
-      calls.push(`bundle ${sha256.slice(0, 1)} deps=${options.deps}`);
+    async bundle(sha256: string, _signal: AbortSignal, _output: unknown, options: { deps?: boolean; slot?: string }) {
+      calls.push(`bundle ${sha256.slice(0, 1)} deps=${options.deps} slot=${options.slot}`);
       if (sha256 === BUNDLE_BAD)
         throw new CacheError(`bundle ${sha256}: unpack refused: "../x" is unsafe`, 'unsafe_path');
       return {
@@ -115,7 +115,7 @@ describe('Provisioner', () => {
     });
     expect(got.workdirOf(j3!)).toBeUndefined();
     expect(got.bundleErrorOf(j3!)).toBeUndefined();
-    expect(calls).toContain('bundle b deps=true');
+    expect(calls).toContain('bundle b deps=true slot=dev_1');
     got.release();
     expect(released.sort()).toEqual(['blob a', 'bundle b']);
   });
@@ -195,7 +195,7 @@ describe('Provisioner', () => {
     expect(got.appPath).toBeUndefined();
     expect(got.appError).toBeUndefined();
     expect(calls).not.toContain('ask');
-    expect(calls).toContain('bundle b deps=false');
+    expect(calls).toContain('bundle b deps=false slot=dev_1');
     // A known upload is still handed to the test.
     const known = await p.provision(batch('browserstack', 'bs://known'), signal);
     expect(known.appPath).toBe('bs://known');
