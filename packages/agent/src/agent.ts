@@ -12,7 +12,7 @@
  *   killed (reported errored) so stopping is bounded.
  * - kill() (second signal): running tests are SIGKILLed, nothing more is reported.
  */
-import { ApiError, QgjobClient } from '@qgjob/client';
+import { ApiError, isTransient, QgjobClient } from '@qgjob/client';
 import type { DeviceSpec, RegisterRequest, RegisterResponse } from '@qgjob/protocol';
 import { runBatch } from './batch-runner.js';
 import { BrowserStackApi, credentialsFromEnv } from './browserstack.js';
@@ -162,7 +162,7 @@ export class Agent {
         return registration;
       } catch (error) {
         if (drain.aborted) break;
-        if (error instanceof ApiError && error.status >= 400 && error.status < 500 && error.status !== 429) {
+        if (error instanceof ApiError && !isTransient(error)) {
           throw new RegisterRejectedError(
             `the server refused to register agent ${this.name}: ${error.message}`,
             error.status,

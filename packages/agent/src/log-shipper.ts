@@ -16,8 +16,9 @@
  *   `maxPendingChars` waiting to be sent, is no longer sent as text: only its byte count
  *   goes, so the server's truncation marker counts every byte.
  */
-import { ApiError, type QgjobClient } from '@qgjob/client';
+import { ApiError, isTransient, type QgjobClient } from '@qgjob/client';
 import { LOG_LIMITS, type LogChunkIn, type LogStream, type LogsResponse } from '@qgjob/protocol';
+import { Acks } from './acks.js';
 import { describe } from './errors.js';
 import type { Logger } from './log.js';
 import { Backoff, sleep } from './sleep.js';
@@ -46,11 +47,6 @@ interface Item {
   writes: number;
 }
 
-interface Waiter {
-  target: number;
-  resolve: () => void;
-}
-
 export class LogShipper {
   /** Requests answered (for tests and logs). */
   requests = 0;
@@ -62,9 +58,8 @@ export class LogShipper {
   private readonly counting = new Set<string>();
   private sending = false;
   private off = false;
-  private written = 0;
-  private done = 0;
-  private waiters: Waiter[] = [];
+  /** Writes handed in, and those sent (or given up on). */
+  private readonly acks = new Acks();
 
   constructor(private readonly options: LogShipperOptions) {}
 
@@ -83,7 +78,7 @@ export class LogShipper {
 
   write(jobId: string, stream: LogStream, text: string): void {
     if (text === '' || this.isOff()) return;
-    this.written++;
+    this.acks.add();
     const max = this.options.maxPendingChars ?? 1024 * 1024;
     if (!this.counting.has(jobId) && this.pendingChars + text.length > max) {
       this.options.log.warn('run output is coming faster than the server takes it: the rest is counted, not sent', {
@@ -118,14 +113,10 @@ export class LogShipper {
 
   /** Drops what is queued for `jobId` (a cancelled job: the server would drop it anyway). */
   discard(jobId: string): void {
-    const keep: Item[] = [];
-    for (const item of this.queue) {
-      if (item.jobId !== jobId) keep.push(item);
-      else this.complete(item);
-    }
-    this.queue = keep;
+    const gone = this.queue.filter((item) => item.jobId === jobId);
+    this.queue = this.queue.filter((item) => item.jobId !== jobId);
     this.gates.delete(jobId);
-    this.release();
+    this.acks.ack(writes(gone));
   }
 
   /**
@@ -133,17 +124,8 @@ export class LogShipper {
    * or `timeoutMs` passed.
    */
   flush(timeoutMs = Number.POSITIVE_INFINITY): Promise<void> {
-    const target = this.written;
-    if (this.done >= target || this.isOff()) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = Number.isFinite(timeoutMs) ? setTimeout(finish, timeoutMs) : undefined;
-      const waiter: Waiter = { target, resolve: finish };
-      function finish() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.waiters.push(waiter);
-    });
+    if (this.isOff()) return Promise.resolve();
+    return this.acks.wait(timeoutMs);
   }
 
   /** Sends nothing more; queued output is dropped. */
@@ -176,11 +158,10 @@ export class LogShipper {
         }
         const batch = this.take();
         const answer = await this.send(batch.map(toChunk));
-        for (const item of batch) this.complete(item);
         if (answer) {
           for (const jobId of answer.truncated) this.countOnly(jobId);
         }
-        this.release();
+        this.acks.ack(writes(batch));
       }
     } finally {
       this.sending = false;
@@ -241,8 +222,7 @@ export class LogShipper {
         return answer;
       } catch (error) {
         if (this.isOff()) return undefined;
-        const status = error instanceof ApiError ? error.status : undefined;
-        if (status !== undefined && status < 500 && status !== 408 && status !== 429) {
+        if (error instanceof ApiError && !isTransient(error)) {
           // 409: the lease is gone (the reporter finds out too). 404: no such batch, or no logs here.
           log.debug('run logs are not taken: sending no more for this batch', {
             batch: batchId,
@@ -262,25 +242,16 @@ export class LogShipper {
     }
   }
 
-  private complete(item: Item): void {
-    this.done += item.writes;
-  }
-
   private drop(): void {
-    for (const item of this.queue) this.complete(item);
+    this.acks.ack(writes(this.queue));
     this.queue = [];
     this.pendingChars = 0;
-    this.release(true);
+    this.acks.releaseAll();
   }
+}
 
-  private release(all = false): void {
-    const keep: Waiter[] = [];
-    for (const waiter of this.waiters) {
-      if (all || this.done >= waiter.target) waiter.resolve();
-      else keep.push(waiter);
-    }
-    this.waiters = keep;
-  }
+function writes(items: Item[]): number {
+  return items.reduce((sum, item) => sum + item.writes, 0);
 }
 
 function toChunk(item: Item): LogChunkIn {

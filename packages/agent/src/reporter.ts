@@ -10,8 +10,9 @@
  * a 409 (fenced off), a 404 (batch forgotten) or retries outlasting the lease make the
  * reporter lost: `lostSignal` aborts, queued events are dropped, nothing more is sent.
  */
-import { ApiError, type QgjobClient } from '@qgjob/client';
+import { ApiError, isTransient, type QgjobClient } from '@qgjob/client';
 import type { BatchEvent, ReportRequest, ReportResponse } from '@qgjob/protocol';
+import { Acks } from './acks.js';
 import { describe, LeaseLostError } from './errors.js';
 import type { Logger } from './log.js';
 import { Backoff, sleep } from './sleep.js';
@@ -30,11 +31,6 @@ export interface ReporterOptions {
   maxEvents?: number;
 }
 
-interface Waiter {
-  target: number;
-  resolve: () => void;
-}
-
 export class Reporter {
   /** The server asked to stop starting jobs of this batch. */
   yielded = false;
@@ -50,9 +46,7 @@ export class Reporter {
   private beat = false;
   private sending = false;
   /** Items (events, and `done`) handed in, and those the server has acknowledged. */
-  private pushed = 0;
-  private acked = 0;
-  private waiters: Waiter[] = [];
+  private readonly acks = new Acks();
 
   constructor(private readonly options: ReporterOptions) {}
 
@@ -64,7 +58,7 @@ export class Reporter {
   push(event: BatchEvent): void {
     if (this.isOver()) return;
     this.queue.push(event);
-    this.pushed++;
+    this.acks.add();
     this.kick();
   }
 
@@ -72,7 +66,7 @@ export class Reporter {
   done(unstarted: string[]): void {
     if (this.isOver() || this.unstarted !== undefined) return;
     this.unstarted = unstarted;
-    this.pushed++;
+    this.acks.add();
     this.kick();
   }
 
@@ -85,9 +79,8 @@ export class Reporter {
 
   /** Resolves once everything handed in so far is acknowledged, or the reporter is lost or stopped. */
   flush(): Promise<void> {
-    const target = this.pushed;
-    if (this.acked >= target || this.isOver()) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ target, resolve }));
+    if (this.isOver()) return Promise.resolve();
+    return this.acks.wait();
   }
 
   private isOver(): boolean {
@@ -110,17 +103,16 @@ export class Reporter {
         const answer = await this.send(body);
         if (!answer) break;
         this.queue.splice(0, events.length);
-        this.acked += events.length + (withDone ? 1 : 0);
         if (withDone) this.doneSent = true;
         this.apply(answer);
-        this.release();
+        this.acks.ack(events.length + (withDone ? 1 : 0));
       }
     } catch (error) {
       this.queue = [];
       this.lost.abort(error);
     } finally {
       this.sending = false;
-      if (this.isOver()) this.release(true);
+      if (this.isOver()) this.acks.releaseAll();
     }
   }
 
@@ -143,9 +135,7 @@ export class Reporter {
             cause: error,
           });
         }
-        if (error instanceof ApiError && error.status < 500 && error.status !== 408 && error.status !== 429) {
-          throw error;
-        }
+        if (error instanceof ApiError && !isTransient(error)) throw error;
         if (Date.now() >= deadline) {
           throw new LeaseLostError(`could not report on batch ${batchId} for ${retryForMs} ms: the lease has expired`, {
             cause: error,
@@ -162,14 +152,5 @@ export class Reporter {
     if (answer.yield) this.yielded = true;
     for (const id of answer.cancelled) this.cancelled.add(id);
     this.options.onAnswer?.(answer);
-  }
-
-  private release(all = false): void {
-    const keep: Waiter[] = [];
-    for (const waiter of this.waiters) {
-      if (all || this.acked >= waiter.target) waiter.resolve();
-      else keep.push(waiter);
-    }
-    this.waiters = keep;
   }
 }

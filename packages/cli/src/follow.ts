@@ -4,6 +4,8 @@
  * file, GitHub Actions annotations/summary/outputs (github.ts) when GITHUB_ACTIONS=true,
  * and the exit code (0 all passed, 1 any failed/errored/cancelled, 5 timeout).
  */
+
+import { isTransient } from '@qgjob/client';
 import type { JobSummary } from '@qgjob/protocol';
 import type { Context } from './context.js';
 import { formatDuration } from './duration.js';
@@ -13,7 +15,7 @@ import { type JunitJob, type JunitSuite, writeJunit } from './junit.js';
 import { paintStatus, table } from './output.js';
 import { lineProgress, liveProgress, type Progress } from './progress.js';
 import { exitCodeFor, summaryLine, type Tally, tally } from './results.js';
-import { getJobs, isTransient, type Poll } from './sources.js';
+import { getJobs, type Poll } from './sources.js';
 import { pollIntervalFromEnv, type WaitResult, waitForJobs } from './wait.js';
 
 /** `wait --json`, and the `results` field of `submit --wait --json`. */

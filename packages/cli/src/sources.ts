@@ -2,7 +2,7 @@
  * Where the wait loop reads job states from: a submission (one request per poll) or single
  * job ids (one request per unfinished job). Finished jobs are remembered, never fetched again.
  */
-import { ApiError, type QgjobClient, UnreachableError } from '@qgjob/client';
+import { ApiError, type QgjobClient } from '@qgjob/client';
 import { isTerminal, type Job, type JobSummary } from '@qgjob/protocol';
 import { UsageError } from './errors.js';
 import { mapLimit } from './limit.js';
@@ -22,12 +22,6 @@ export function notFound(kind: 'job' | 'submission', id: string) {
     }
     throw error;
   };
-}
-
-/** Errors worth polling through: the server restarting or briefly overloaded. */
-export function isTransient(error: unknown): boolean {
-  if (error instanceof UnreachableError) return true;
-  return error instanceof ApiError && (error.status >= 500 || error.status === 429);
 }
 
 export function getJob(client: QgjobClient, id: string): Promise<Job> {

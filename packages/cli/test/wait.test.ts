@@ -1,10 +1,9 @@
-import { ApiError, UnreachableError } from '@qgjob/client';
+import { ApiError, isTransient, UnreachableError } from '@qgjob/client';
 import type { JobStatus, JobSummary } from '@qgjob/protocol';
 import { describe, expect, it } from 'vitest';
 import { InterruptedError } from '../src/errors.js';
 import { makeStyle } from '../src/output.js';
 import { exitCodeFor, summaryLine, tally } from '../src/results.js';
-import { isTransient } from '../src/sources.js';
 import { pollIntervalFromEnv, waitForJobs } from '../src/wait.js';
 
 function summary(id: string, status: JobStatus): JobSummary {

@@ -26,3 +26,9 @@ export class UnreachableError extends Error {
     super(`cannot reach the qgjob server at ${urls.join(', ')}`, options);
   }
 }
+
+/** Worth trying again later: no server answered, or it answered 408, 429 or a 5xx. */
+export function isTransient(error: unknown): boolean {
+  if (error instanceof ApiError) return error.status >= 500 || error.status === 408 || error.status === 429;
+  return error instanceof UnreachableError;
+}

@@ -1,2 +1,2 @@
 export { type ClientOptions, parseServers, QgjobClient, type RequestOptions } from './client.js';
-export { ApiError, UnreachableError } from './errors.js';
+export { ApiError, isTransient, UnreachableError } from './errors.js';

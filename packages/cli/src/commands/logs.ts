@@ -7,12 +7,14 @@
  * the agent read it); messages go to stderr. --json prints one document at the end, or with
  * --follow one JSON object per line: each chunk as it arrives, then the job's final status.
  */
+
+import { isTransient } from '@qgjob/client';
 import type { JobLogs, LogChunk } from '@qgjob/protocol';
 import { LOG_LIMITS } from '@qgjob/protocol';
 import { type Context, createContext, type GlobalOptions } from '../context.js';
 import { EXIT, InterruptedError, UsageError } from '../errors.js';
 import { paintStatus } from '../output.js';
-import { isTransient, notFound } from '../sources.js';
+import { notFound } from '../sources.js';
 import { pause, pollIntervalFromEnv } from '../wait.js';
 
 export interface LogsOptions extends GlobalOptions {

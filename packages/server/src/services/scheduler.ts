@@ -147,14 +147,13 @@ export class Scheduler {
       await agents.touchDevice(tx, device.id, device.agent_id);
       // Claiming while still holding a batch: the agent lost track of it (restart, lost answer).
       if (device.batch_id) {
-        await this.abandonBatch(
+        // Expired like any lost batch: jobs back, runs lost, and the device no longer busy
+        // (pools and idle counts must not see it holding that batch).
+        await this.expireBatch(
           tx,
           { id: device.batch_id, device_id: device.id, target: device.target },
           'the agent asked for new work for this device while holding it',
         );
-        await batches.endBatch(tx, device.batch_id, 'expired');
-        // Not busy any more: pools and idle counts must not see it holding that batch.
-        await agents.clearDeviceBatch(tx, device.id, device.batch_id);
       }
       // A pool at its limit (all of a BrowserStack account's parallel sessions busy) waits.
       if (device.pool) {
@@ -291,8 +290,8 @@ export class Scheduler {
         requeued = (await this.abandonBatch(tx, batch, 'the agent ended the batch without finishing it')) || requeued;
         await batches.endBatch(tx, batch.id, 'done');
         await agents.clearDeviceBatch(tx, batch.device_id, batch.id);
-        // A freed BrowserStack slot may be what a waiting device of its account needs.
-        requeued ||= batch.target === 'browserstack';
+        // A freed slot of a pool (a BrowserStack account) may be what a waiting device of it needs.
+        requeued ||= batch.device_pool !== null;
         return { yield: false, lease: new Date(), requeued, target: batch.target, cancelled: [] as string[] };
       }
       const lease = await batches.extendLease(tx, batch.id, this.leaseMs);
