@@ -1,7 +1,6 @@
 import {
   ClaimQuery,
   ClaimResponse,
-  ErrorBody,
   IdParams,
   RegisterRequest,
   RegisterResponse,
@@ -11,10 +10,11 @@ import {
 } from '@qgjob/protocol';
 import type { FastifyInstance } from 'fastify';
 import { allow } from '../http/auth.js';
+import { errorResponses } from '../http/responses.js';
 import { agentScope } from '../services/auth.js';
 import type { Scheduler } from '../services/scheduler.js';
 
-const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody };
+const errors = errorResponses(400, 401, 403, 404, 409);
 const DEFAULT_WAIT_MS = 25_000;
 
 export function agentRoutes(app: FastifyInstance, scheduler: Scheduler, shutdown: AbortSignal): void {

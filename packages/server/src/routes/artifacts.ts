@@ -16,26 +16,17 @@ import {
   BlobQuery,
   BrowserStackAppResponse,
   BrowserStackAppResult,
-  ErrorBody,
   IdParams,
   type Static,
 } from '@qgjob/protocol';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError, ValidationError } from '../errors.js';
 import { allow, sameOrg } from '../http/auth.js';
+import { errorResponses } from '../http/responses.js';
 import type { ArtifactService } from '../services/artifacts.js';
 import { agentScope, orgScope, type Principal } from '../services/auth.js';
 
-const errors = {
-  400: ErrorBody,
-  401: ErrorBody,
-  403: ErrorBody,
-  404: ErrorBody,
-  409: ErrorBody,
-  413: ErrorBody,
-  415: ErrorBody,
-  422: ErrorBody,
-};
+const errors = errorResponses(400, 401, 403, 404, 409, 413, 415, 422);
 
 const UPLOAD_IDLE_MS = 120_000;
 

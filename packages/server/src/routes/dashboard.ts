@@ -15,14 +15,15 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { AgentList, ErrorBody, Overview, Type } from '@qgjob/protocol';
+import { AgentList, Overview, Type } from '@qgjob/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Db } from '../db/db.js';
 import { allow } from '../http/auth.js';
+import { errorResponses } from '../http/responses.js';
 import { type AuthService, orgScope, type Principal } from '../services/auth.js';
 import { OverviewService } from '../services/overview.js';
 
-const errors = { 401: ErrorBody, 403: ErrorBody, 429: ErrorBody };
+const errors = errorResponses(401, 403, 429);
 /** How event streams pace themselves (tests shorten these). */
 export const STREAM_TIMING = {
   /** The overview is read this often. */

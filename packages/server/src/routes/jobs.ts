@@ -1,5 +1,4 @@
 import {
-  ErrorBody,
   IdParams,
   Job,
   JobList,
@@ -14,19 +13,11 @@ import {
 import type { FastifyInstance } from 'fastify';
 import { AppError } from '../errors.js';
 import { allow, sameOrg } from '../http/auth.js';
+import { errorResponses } from '../http/responses.js';
 import { orgScope } from '../services/auth.js';
 import type { QueueService } from '../services/queue.js';
 
-const errors = {
-  400: ErrorBody,
-  401: ErrorBody,
-  403: ErrorBody,
-  404: ErrorBody,
-  409: ErrorBody,
-  413: ErrorBody,
-  422: ErrorBody,
-  429: ErrorBody,
-};
+const errors = errorResponses(400, 401, 403, 404, 409, 413, 422, 429);
 const IdempotencyHeaders = Type.Object({
   'idempotency-key': Type.Optional(
     Type.String({ description: 'Repeating a submit with the same key never creates twice.' }),

@@ -3,14 +3,15 @@
  * read a job's log with a cursor. Builds its own LogService, so app.ts registers it in one
  * line.
  */
-import { ErrorBody, IdParams, JobLogs, LogsQuery, LogsRequest, LogsResponse, type Static } from '@qgjob/protocol';
+import { IdParams, JobLogs, LogsQuery, LogsRequest, LogsResponse, type Static } from '@qgjob/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { Db } from '../db/db.js';
 import { allow } from '../http/auth.js';
+import { errorResponses } from '../http/responses.js';
 import { agentScope, orgScope } from '../services/auth.js';
 import { LogService, type LogServiceOptions } from '../services/logs.js';
 
-const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 429: ErrorBody };
+const errors = errorResponses(400, 401, 403, 404, 409, 429);
 
 export function logRoutes(app: FastifyInstance, db: Db, options: LogServiceOptions = {}): LogService {
   const logs = new LogService(db, options);

@@ -1,6 +1,7 @@
-import { ErrorBody, IdParams, type Static, Type } from '@qgjob/protocol';
+import { IdParams, type Static, Type } from '@qgjob/protocol';
 import type { FastifyInstance } from 'fastify';
 import { allow } from '../http/auth.js';
+import { errorResponses } from '../http/responses.js';
 import type { AuthService } from '../services/auth.js';
 
 const TokenInfo = Type.Object({
@@ -23,7 +24,7 @@ const CreateToken = Type.Object(
   },
   { additionalProperties: false },
 );
-const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody };
+const errors = errorResponses(400, 401, 403, 404);
 
 export function tokenRoutes(app: FastifyInstance, auth: AuthService): void {
   app.post<{ Body: Static<typeof CreateToken> }>(
