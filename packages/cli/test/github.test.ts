@@ -17,46 +17,11 @@ import {
   summaryMarkdown,
 } from '../src/github.js';
 import type { Progress } from '../src/progress.js';
+import { jobOf, runOf } from './fixtures.js';
 
-function run(n: number, overrides: Partial<Run> = {}): Run {
-  return {
-    id: `run_${n}`,
-    n,
-    status: 'passed',
-    agent: 'agent-a',
-    device: 'e1',
-    batch_id: 'batch_1',
-    app_installed: false,
-    started_at: '2024-05-01T12:00:00.000Z',
-    finished_at: '2024-05-01T12:00:02.000Z',
-    duration_ms: 2000,
-    error: null,
-    ...overrides,
-  };
-}
-
-function job(id: string, overrides: Partial<Job> = {}): Job {
-  return {
-    id,
-    submission_id: 'sub_1',
-    status: 'passed',
-    org_id: 'qualgent',
-    app_version_id: 'xyz123',
-    test_path: `tests/${id}.spec.js`,
-    target: 'emulator',
-    priority: 5,
-    max_retries: 0,
-    attempts: 1,
-    flaky: false,
-    created_at: '2024-05-01T11:59:00.000Z',
-    started_at: '2024-05-01T12:00:00.000Z',
-    finished_at: '2024-05-01T12:00:02.000Z',
-    error: null,
-    bundle_sha256: null,
-    runs: [run(1)],
-    ...overrides,
-  };
-}
+const run = (n: number, overrides: Partial<Run> = {}): Run =>
+  runOf(n, { device: 'e1', app_installed: false, ...overrides });
+const job = (id: string, overrides: Partial<Job> = {}): Job => jobOf(id, { runs: [run(1)], ...overrides });
 
 function report(jobs: Job[], overrides: Partial<Report> = {}): Report {
   return {

@@ -1,46 +1,6 @@
-import type { Job, Run } from '@qgjob/protocol';
 import { describe, expect, it } from 'vitest';
 import { escapeXml, jobMs, junitXml, suitesBySubmission } from '../src/junit.js';
-
-function run(n: number, overrides: Partial<Run> = {}): Run {
-  return {
-    id: `run_${n}`,
-    n,
-    status: 'passed',
-    agent: 'agent-a',
-    device: 'emulator-5554',
-    batch_id: 'batch_1',
-    app_installed: n === 1,
-    started_at: '2024-05-01T12:00:00.000Z',
-    finished_at: '2024-05-01T12:00:02.000Z',
-    duration_ms: 2000,
-    error: null,
-    ...overrides,
-  };
-}
-
-function job(id: string, overrides: Partial<Job> = {}): Job {
-  return {
-    id,
-    submission_id: 'sub_1',
-    status: 'passed',
-    org_id: 'qualgent',
-    app_version_id: 'xyz123',
-    test_path: `tests/${id}.spec.js`,
-    target: 'emulator',
-    priority: 5,
-    max_retries: 0,
-    attempts: 1,
-    flaky: false,
-    created_at: '2024-05-01T11:59:00.000Z',
-    started_at: '2024-05-01T12:00:00.000Z',
-    finished_at: '2024-05-01T12:00:02.000Z',
-    error: null,
-    bundle_sha256: null,
-    runs: [run(1)],
-    ...overrides,
-  };
-}
+import { jobOf as job, runOf as run } from './fixtures.js';
 
 describe('junitXml', () => {
   const jobs = [

@@ -1,31 +1,11 @@
 import { ApiError, isTransient, UnreachableError } from '@qgjob/client';
-import type { JobStatus, JobSummary } from '@qgjob/protocol';
+import type { JobStatus } from '@qgjob/protocol';
 import { describe, expect, it } from 'vitest';
 import { InterruptedError } from '../src/errors.js';
 import { makeStyle } from '../src/output.js';
 import { exitCodeFor, summaryLine, tally } from '../src/results.js';
 import { pollIntervalFromEnv, waitForJobs } from '../src/wait.js';
-
-function summary(id: string, status: JobStatus): JobSummary {
-  return {
-    id,
-    submission_id: 'sub_1',
-    status,
-    org_id: 'qualgent',
-    app_version_id: 'xyz123',
-    test_path: `tests/${id}.spec.js`,
-    target: 'emulator',
-    priority: 5,
-    max_retries: 0,
-    attempts: 0,
-    flaky: false,
-    created_at: '2024-05-01T12:00:00.000Z',
-    started_at: null,
-    finished_at: null,
-    error: null,
-    bundle_sha256: null,
-  };
-}
+import { summaryOf as summary } from './fixtures.js';
 
 /** A poll that returns the given states one after another, then repeats the last. */
 function scripted(...states: JobStatus[][]) {
