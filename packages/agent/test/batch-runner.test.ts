@@ -1,12 +1,10 @@
-import { QgjobClient } from '@qgjob/client';
 import type { Batch } from '@qgjob/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type BatchRunnerOptions, runBatch } from '../src/batch-runner.js';
+import type { BatchRunnerOptions } from '../src/batch-runner.js';
 import { SimulateExecutor } from '../src/executors/simulate.js';
 import type { Executor } from '../src/executors/types.js';
-import { silentLogger } from '../src/log.js';
 import { sleep } from '../src/sleep.js';
-import { batchOf, eventsOf, okReport, type Stub, type StubHandlers, startStub } from './stub-server.js';
+import { batchOf, eventsOf, okReport, runBatchOn, type Stub, type StubHandlers, startStub } from './stub-server.js';
 
 let stub: Stub | undefined;
 afterEach(async () => {
@@ -21,16 +19,7 @@ async function run(
   extra: Partial<BatchRunnerOptions> = {},
 ) {
   stub = await startStub(handlers);
-  return runBatch(batch, {
-    client: new QgjobClient({ server: stub.url }),
-    executor,
-    device: { target: 'emulator', name: 'emulator-5554' },
-    appPath: () => '/builds/v1.apk',
-    heartbeatMs: 1000,
-    leaseMs: 5000,
-    log: silentLogger,
-    ...extra,
-  });
+  return runBatchOn(stub, batch, executor, extra);
 }
 
 const sim = (testMs = 20) => new SimulateExecutor({ testMs, installMs: 10, fail: /fail/ });

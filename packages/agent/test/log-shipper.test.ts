@@ -8,7 +8,16 @@ import type { Executor } from '../src/executors/types.js';
 import { silentLogger } from '../src/log.js';
 import { LogShipper, type LogShipperOptions } from '../src/log-shipper.js';
 import { sleep } from '../src/sleep.js';
-import { batchOf, logTextOf, okReport, type Reply, type Stub, type StubHandlers, startStub } from './stub-server.js';
+import {
+  batchOf,
+  logTextOf,
+  okReport,
+  type Reply,
+  runBatchOn,
+  type Stub,
+  type StubHandlers,
+  startStub,
+} from './stub-server.js';
 
 let stub: Stub | undefined;
 afterEach(async () => {
@@ -125,16 +134,7 @@ describe('log shipper', () => {
 describe('batch runner with logs', () => {
   async function run(batch: ReturnType<typeof batchOf>, executor: Executor, extra: Partial<BatchRunnerOptions> = {}) {
     stub = await startStub({ report: () => okReport() });
-    return runBatch(batch, {
-      client: new QgjobClient({ server: stub.url }),
-      executor,
-      device: { target: 'emulator', name: 'emulator-5554' },
-      appPath: () => '/builds/v1.apk',
-      heartbeatMs: 1000,
-      leaseMs: 5000,
-      log: silentLogger,
-      ...extra,
-    });
+    return runBatchOn(stub, batch, executor, extra);
   }
 
   it("ships a command's output as it comes, all of it before the job's finish is reported", async () => {

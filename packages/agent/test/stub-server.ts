@@ -5,7 +5,11 @@
  */
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { QgjobClient } from '@qgjob/client';
 import type { Batch, LogsRequest, RegisterRequest, ReportRequest } from '@qgjob/protocol';
+import { type BatchRunnerOptions, type BatchSummary, runBatch } from '../src/batch-runner.js';
+import type { Executor } from '../src/executors/types.js';
+import { silentLogger } from '../src/log.js';
 
 export interface Reply {
   status?: number;
@@ -125,4 +129,23 @@ export function logTextOf(stub: Stub, jobId: string): Array<[string, string]> {
   return stub.logs.flatMap((r) =>
     r.body.chunks.filter((c) => c.job_id === jobId).map((c): [string, string] => [c.stream, c.text]),
   );
+}
+
+/** Runs a batch on an emulator slot the way an agent does, reporting to `stub`. */
+export function runBatchOn(
+  stub: Stub,
+  batch: Batch,
+  executor: Executor,
+  extra: Partial<BatchRunnerOptions> = {},
+): Promise<BatchSummary> {
+  return runBatch(batch, {
+    client: new QgjobClient({ server: stub.url }),
+    executor,
+    device: { target: 'emulator', name: 'emulator-5554' },
+    appPath: () => '/builds/v1.apk',
+    heartbeatMs: 1000,
+    leaseMs: 5000,
+    log: silentLogger,
+    ...extra,
+  });
 }
