@@ -1,15 +1,8 @@
-/**
- * CLI start-up: the packed CLI (npm pack of packages/cli, installed into a temporary prefix
- * with no dependencies) timed from spawn to exit, `qgjob --help` and `qgjob status --job-id`
- * against a job-server process (from the build, --memory).
- *   npm run bench:cli            (RUNS=50 npm run bench:cli for more samples)
- * Goals: --help under 150 ms, status under 250 ms (median and p90).
- */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runCommand } from '../tests/helpers/process.js';
 import { percentile, request, startServerProcess, table } from './lib.js';
 
 const RUNS = Number(process.env.RUNS ?? 20);
@@ -23,19 +16,7 @@ interface Exit {
 }
 
 function exec(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): Promise<Exit> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runCommand(command, args, { cwd, env });
 }
 
 /** Packs and installs the CLI the way users get it; returns the installed binary. */

@@ -1,16 +1,10 @@
-/**
- * The CLI as users install it: `npm pack` of packages/cli (prepack bundles it with esbuild),
- * `npm install --offline` of the tarball into an empty prefix (it has no dependencies, so
- * nothing is fetched), then the installed `qgjob` binary, run from that prefix so nothing of
- * the workspace is in reach, against a real job-server and a simulated agent.
- */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SimAgent, startSimAgent } from './helpers/agent.js';
+import { runCommand } from './helpers/process.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 const CLI_DIR = fileURLToPath(new URL('../packages/cli/', import.meta.url));
@@ -35,26 +29,7 @@ function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 }
 
 function run(command: string, args: string[], cwd: string, env = cleanEnv(), timeoutMs = 60_000): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runCommand(command, args, { cwd, env, timeoutMs });
 }
 
 let temp: string;

@@ -1,22 +1,8 @@
-/**
- * Runs a GitHub Actions job on this machine the way a runner does, as far as `run:` steps
- * and local composite actions go:
- * - each `run:` goes to `bash --noprofile --norc -eo pipefail` in a file, like a runner does;
- * - `${{ … }}` expressions are substituted: inputs, env, steps.<id>.outputs, github,
- *   runner, vars, secrets;
- * - `GITHUB_OUTPUT`, `GITHUB_ENV`, `GITHUB_PATH` and `GITHUB_STEP_SUMMARY` are files, read
- *   back after each step;
- * - `working-directory`, step `env`, `if: always()` and skipping after a failure work;
- * - `uses: ./` runs the repository's action.yml (composite), with its inputs' defaults.
- * Steps that use marketplace actions (checkout, setup-node, upload-artifact) are skipped:
- * the checkout is this repository and Node is the one running. So is any step named in
- * `skip`.
- */
-import { spawn } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
+import { runCommand } from './process.js';
 
 interface Step {
   name?: string;
@@ -105,7 +91,7 @@ function readKeyValues(file: string): Record<string, string> {
   return out;
 }
 
-function bash(
+async function bash(
   script: string,
   cwd: string,
   env: Record<string, string>,
@@ -113,26 +99,12 @@ function bash(
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const file = join(mkdtempSync(join(tmpdir(), 'gha-step-')), 'step.sh');
   writeFileSync(file, script);
-  return new Promise((done) => {
-    const child = spawn('bash', ['--noprofile', '--norc', '-eo', 'pipefail', file], {
-      cwd,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      done({ code: code ?? 1, stdout, stderr });
-    });
+  const { code, stdout, stderr } = await runCommand('bash', ['--noprofile', '--norc', '-eo', 'pipefail', file], {
+    cwd,
+    env,
+    timeoutMs,
   });
+  return { code: code ?? 1, stdout, stderr };
 }
 
 export async function runJob(o: RunJobOptions): Promise<JobResult> {

@@ -4,9 +4,9 @@
  * developer's shell (pass them in `env` when a test wants them). The CLI and the
  * @qgjob/* packages it imports run from their TypeScript sources through tsx.
  */
-import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { runCommand } from './process.js';
 
 export interface CliResult {
   /** Exit code, or null when the process was killed (e.g. after timeoutMs). */
@@ -46,28 +46,9 @@ export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult
   for (const name of SCRUBBED) delete env[name];
   env.TSX_TSCONFIG_PATH = TSCONFIG;
   Object.assign(env, opts.env);
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], {
-      cwd: opts.cwd ?? process.cwd(),
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 20_000);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
+  return runCommand(process.execPath, ['--import', TSX, MAIN, ...args], {
+    cwd: opts.cwd,
+    env,
+    timeoutMs: opts.timeoutMs ?? 20_000,
   });
 }

@@ -1,4 +1,7 @@
-/** Starting real job-server processes (from the sources) for crash and restart tests. */
+/**
+ * Child processes for tests and benchmarks: running a command to its end with its output,
+ * and starting real job-server processes (from the sources) for crash and restart tests.
+ */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -49,4 +52,44 @@ export async function spawnServer(
     });
   });
   return { url, child, output: () => out, exited };
+}
+
+export interface CommandResult {
+  /** Exit code, or null when the process was killed (e.g. after timeoutMs). */
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to its end with stdin closed, collecting its output; SIGKILLed after `timeoutMs`. */
+export function runCommand(
+  command: string,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<CommandResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {
+      cwd: options.cwd ?? process.cwd(),
+      env: options.env ?? process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    const timeoutMs = options.timeoutMs ?? Number.POSITIVE_INFINITY;
+    const timer = Number.isFinite(timeoutMs) ? setTimeout(() => child.kill('SIGKILL'), timeoutMs) : undefined;
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
 }
