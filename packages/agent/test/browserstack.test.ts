@@ -159,6 +159,13 @@ describe('BrowserStackApi', () => {
     expect(err.message).not.toContain('k-secret');
   });
 
+  it('gives a big upload more time: a second per 256 KiB on top of the base timeout', async () => {
+    const s = await standin({ uploadDelayMs: 1_000 });
+    const build = await buildFile('big.apk', 1024 * 1024);
+    // Base 200 ms, as the test above; 1 MiB adds 4 s, so the slow answer still arrives.
+    expect(await apiFor(s, s.accessKey, 200).uploadApp(build.path)).toMatch(/^bs:\/\//);
+  });
+
   it('times out a slow upload, and stops at once when the caller aborts', async () => {
     const s = await standin({ uploadDelayMs: 2_000 });
     const build = await buildFile('slow.apk', 10);

@@ -164,6 +164,23 @@ describe('Provisioner', () => {
     expect(c.results).toEqual([{ browserstack_url: 'bs://new' }]);
   });
 
+  it('renews the upload lease while a slow upload goes on', async () => {
+    const c = client([answer('upload')]);
+    const api = {
+      uploadApp: async () => {
+        await new Promise((r) => setTimeout(r, 1300));
+        return 'bs://slow';
+      },
+    } as unknown as BrowserStackApi;
+    const got = await new Provisioner({ cache, client: c.api, browserstack: api, log: silentLogger }).provision(
+      batch('browserstack'),
+      signal,
+    );
+    expect(got.appPath).toBe('bs://slow');
+    // The first ask took the lease (lease_ms 1000); the upload renewed it once it was a third gone.
+    expect(calls.filter((x) => x === 'ask').length).toBeGreaterThanOrEqual(2);
+  });
+
   it('releases the lease and fails the build when the upload fails or there are no credentials', async () => {
     const failing = client([answer('upload')]);
     const api = {

@@ -45,6 +45,8 @@ export interface AppOptions {
   artifacts?: Partial<ArtifactOptions>;
   /** How often unused builds and blobs are collected. Default 10 minutes. */
   gcMs?: number;
+  /** A blob upload sending no byte for this long is dropped. Default 2 minutes. */
+  uploadIdleMs?: number;
 }
 
 export interface Limits {
@@ -148,6 +150,6 @@ export async function buildApp(options: AppOptions): Promise<App> {
   dashboardRoutes(http, options.db, auth, shutdown.signal);
   metricsRoutes(http, metrics);
   tokenRoutes(http, auth);
-  await artifactRoutes(http, artifacts);
+  await artifactRoutes(http, artifacts, options.uploadIdleMs);
   return { http, auth, queue, scheduler, metrics, artifacts };
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Batch } from '@qgjob/protocol';
@@ -117,6 +117,26 @@ describe.each(adapters)('blobs, app builds and BrowserStack uploads on $name', (
       payload: { x: 1 },
     });
     expect(json.statusCode).toBe(415);
+  });
+
+  it('drops an upload that stalls, leaving no partial file', async () => {
+    await app.http.close();
+    app = await buildApp({ db: store.db, blobs: new DirBlobStore(blobDir), uploadIdleMs: 300 });
+    await app.http.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = app.http.server.address() as AddressInfo;
+    const socket = connect(port, '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write(
+      `PUT /v1/blobs/${sha('x')}?org_id=acme&kind=bundle HTTP/1.1\r\nhost: x\r\n` +
+        'content-type: application/octet-stream\r\ncontent-length: 100000\r\n\r\n',
+    );
+    socket.write(Buffer.alloc(1000, 1));
+    const started = Date.now();
+    await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    expect(Date.now() - started).toBeLessThan(5000);
+    // The partial file is removed once the request's stream fails.
+    for (let i = 0; i < 50 && (await files(blobDir)).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await files(blobDir)).toEqual([]);
   });
 
   it('registers a build per app version: from an upload or a URL; a version is one build', async () => {
@@ -342,6 +362,28 @@ describe.each(adapters)('blobs, app builds and BrowserStack uploads on $name', (
     const idle = devices.filter((d) => !got.some((c) => c.batch?.device_id === d.id) || d.id === first?.device_id);
     const again = await Promise.all(idle.map((d) => app.scheduler.claim(d.id, 0)));
     expect(again.filter((c) => c.batch !== null)).toHaveLength(1);
+  });
+
+  it('keeps the last known limit for an agent that could not read its plan', async () => {
+    await app.queue.submit({
+      org_id: 'acme',
+      app_version_id: 'v1',
+      target: 'browserstack',
+      tests: Array.from({ length: 30 }, (_, i) => `t${i}.spec.js`),
+    });
+    const one = await app.scheduler.register({
+      name: 'h1',
+      devices: [{ name: 'bs', target: 'browserstack' }],
+      browserstack: { account: 'one-slot', parallel_limit: 1 },
+    });
+    // This agent knows its account but not the plan: it joins the pool, the limit stays.
+    const two = await app.scheduler.register({
+      name: 'h2',
+      devices: [{ name: 'bs', target: 'browserstack' }],
+      browserstack: { account: 'one-slot' },
+    });
+    const claims = await Promise.all([one, two].map((r) => app.scheduler.claim(r.devices[0]?.id as string, 0)));
+    expect(claims.filter((c) => c.batch !== null)).toHaveLength(1);
   });
 
   it('frees the slot of a device whose agent restarted mid-batch, so the pool is not stuck', async () => {

@@ -28,7 +28,8 @@ import { agentScope, orgScope, type Principal } from '../services/auth.js';
 
 const errors = errorResponses(400, 401, 403, 404, 409, 413, 415, 422);
 
-const UPLOAD_IDLE_MS = 120_000;
+/** An upload that sends no byte for this long is dropped, its partial file with it. */
+export const UPLOAD_IDLE_MS = 120_000;
 
 /** The org a request acts for: its token's, or (open mode, admin) the org_id it names. */
 function orgOf(principal: Principal, orgId: string | undefined, required: boolean): string | undefined {
@@ -47,7 +48,11 @@ function readScope(request: FastifyRequest, orgId: string | undefined): string |
   return orgOf(principal, orgId, false) ?? null;
 }
 
-export async function artifactRoutes(app: FastifyInstance, artifacts: ArtifactService): Promise<void> {
+export async function artifactRoutes(
+  app: FastifyInstance,
+  artifacts: ArtifactService,
+  uploadIdleMs = UPLOAD_IDLE_MS,
+): Promise<void> {
   await app.register(async (scope) => {
     // Only these routes read raw bytes; everywhere else a non-JSON body stays a 415.
     scope.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
@@ -127,10 +132,10 @@ export async function artifactRoutes(app: FastifyInstance, artifacts: ArtifactSe
             { field: 'body' },
           );
         }
-        // An upload that stalls for two minutes is dropped (its partial file with it).
+        // A stalled upload is dropped (its partial file with it).
         // (Injected requests, as in tests, have no real socket.)
         const socket = request.raw.socket as Partial<Socket> | undefined;
-        socket?.setTimeout?.(UPLOAD_IDLE_MS);
+        socket?.setTimeout?.(uploadIdleMs);
         reply.raw.once('close', () => socket?.setTimeout?.(0));
         const info = await artifacts.upload(org, request.params.sha256, kind, body as Readable);
         return reply.status(info.uploaded ? 201 : 200).send(info);
