@@ -8,13 +8,7 @@
  *   files) is uploaded by `qgjob submit` and referenced by the jobs it creates.
  */
 import { type Static, Type } from '@sinclair/typebox';
-import { AppVersionId, OrgId } from './schemas.js';
-
-export const Sha256 = Type.String({
-  pattern: '^[0-9a-f]{64}$',
-  description: 'SHA-256 of the content, 64 lowercase hex characters.',
-  errorMessage: 'must be a SHA-256: 64 lowercase hex characters',
-});
+import { AppVersionId, OrgId, Sha256 } from './schemas.js';
 
 export const BLOB_KINDS = ['app', 'bundle'] as const;
 export type BlobKind = (typeof BLOB_KINDS)[number];

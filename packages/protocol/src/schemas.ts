@@ -35,6 +35,12 @@ export const TestPath = Type.String({
   examples: ['tests/onboarding.spec.js'],
 });
 
+export const Sha256 = Type.String({
+  pattern: '^[0-9a-f]{64}$',
+  description: 'SHA-256 of the content, 64 lowercase hex characters.',
+  errorMessage: 'must be a SHA-256: 64 lowercase hex characters',
+});
+
 export const TargetSchema = literals(TARGETS, {
   description: 'Where the test runs: emulator, device (a real phone on an agent host) or browserstack.',
 });
@@ -73,9 +79,8 @@ export const SubmitRequest = Type.Object(
     max_retries: Type.Optional(MaxRetries),
     bundle_sha256: Type.Optional(
       Type.String({
-        pattern: '^[0-9a-f]{64}$',
+        ...Sha256,
         description: 'Test sources to run the tests in: a bundle uploaded with PUT /v1/blobs/{sha256}?kind=bundle.',
-        errorMessage: 'must be a SHA-256: 64 lowercase hex characters',
       }),
     ),
   },
