@@ -1,10 +1,10 @@
 import { expect, test } from 'appwright';
 
-test('search finds a product by name and opens it', async ({ device }) => {
-  const search = device.getByText('Search');
-  await search.tap();
-  await search.fill('t-shirt');
+test('search finds a product by name', async ({ device }) => {
+  await device.getByText('Get started').tap();
+  await device.getByText('Allow notifications').tap();
+  await device.getById('com.example.shop:id/search', { exact: true }).fill('t-shirt');
   await expect(device.getByText('Blue T-shirt')).toBeVisible();
-  await device.getByText('Blue T-shirt').tap();
-  await expect(device.getByText('Add to cart')).toBeVisible();
+  const results = await device.getById('com.example.shop:id/results', { exact: true }).getText();
+  expect(results).toBe('1 result');
 });
