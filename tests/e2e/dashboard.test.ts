@@ -1,12 +1,13 @@
 /**
  * The dashboard in a real browser (Debian's headless Chromium, driven by playwright-core)
  * against a real job-server and a simulated agent: the page follows the farm live, without
- * reloading, and opens a failed run's log. Skipped when /usr/bin/chromium is missing.
+ * reloading, opens a failed run's log and saves the files a run left. Skipped when
+ * /usr/bin/chromium is missing.
  *
  * Screenshots go to a temporary folder (printed). With QGJOB_UPDATE_SCREENSHOT=1 the
  * mid-run one also replaces docs/dashboard.png.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +17,7 @@ import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type SimAgent, startSimAgent } from '../helpers/agent.js';
 import { pgliteAdapter, type TestDb } from '../helpers/db.js';
+import { startRun } from '../helpers/runs.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -236,6 +238,55 @@ describe('dashboard in a browser', () => {
       // The token travelled in headers only, never in a URL.
       expect(urls.length).toBeGreaterThan(4);
       expect(urls.filter((u) => u.includes(orgToken) || u.includes(agentToken))).toEqual([]);
+      expect(problems).toEqual([]);
+    },
+    60_000,
+  );
+
+  it.skipIf(!hasChromium)(
+    "lists the files a run left and saves one with the page's token",
+    async () => {
+      const ADMIN = 'admin-secret-for-tests-0123456789';
+      store = await pgliteAdapter.open();
+      const running = await startServer({
+        db: store.db,
+        port: 0,
+        host: '127.0.0.1',
+        auth: { mode: 'tokens', adminToken: ADMIN },
+      });
+      server = running;
+      const admin = new QgjobClient({ server: running.url, token: ADMIN });
+      const orgToken = (
+        await admin.request<{ token: string }>('/v1/tokens', {
+          method: 'POST',
+          body: { kind: 'org', org_id: 'org-a', name: 'dash' },
+        })
+      ).token;
+      const jobId = (await admin.submit({ org_id: 'org-a', app_version_id: 'a1', tests: ['t/login.js'] })).jobs[0]
+        ?.id as string;
+      const batch = await startRun(running.app, jobId);
+      const shot = Buffer.from('\x89PNG screenshot of the failure');
+      await admin.putRunArtifact(batch.id, jobId, 'login/test-failed-1.png', shot, 'image/png');
+      await admin.putRunArtifact(batch.id, jobId, 'login/trace.zip', Buffer.from('PK trace'), 'application/zip');
+
+      const { page, problems } = await openBrowser();
+      await page.goto(`${running.url}/`);
+      await page.waitForSelector('#auth:not([hidden])');
+      await page.fill('#token', orgToken);
+      await page.click('#auth button[type="submit"]');
+      await page.waitForSelector('#runs button.files');
+      expect(await textOf(page, '#runs button.files')).toBe('2 files');
+      await page.click('#runs button.files');
+      await page.waitForSelector('#log-body a.artifact');
+      expect(await textOf(page, '#log-title')).toMatch(/t\/login\.js · run 1 · files/);
+      const links = page.locator('#log-body a.artifact');
+      expect(await links.allTextContents()).toEqual(['login/test-failed-1.png', 'login/trace.zip']);
+      expect(await links.first().getAttribute('href')).toBe(
+        `/v1/jobs/${jobId}/runs/1/artifacts/login/test-failed-1.png`,
+      );
+      const [download] = await Promise.all([page.waitForEvent('download'), links.first().click()]);
+      expect(download.suggestedFilename()).toBe('test-failed-1.png');
+      expect(readFileSync(await download.path()).equals(shot)).toBe(true);
       expect(problems).toEqual([]);
     },
     60_000,

@@ -42,6 +42,15 @@ export class UnsupportedError extends CliError {
   readonly exitCode = EXIT.unreachable;
 }
 
+/**
+ * The server answered something the CLI will not act on (an artifact name that would be
+ * written outside the directory, bytes that do not match their hash): a server error, exit 3.
+ */
+export class ServerAnswerError extends CliError {
+  override readonly name = 'ServerAnswerError';
+  readonly exitCode = EXIT.unreachable;
+}
+
 /** Ctrl-C: exit 130. */
 export class InterruptedError extends CliError {
   override readonly name = 'InterruptedError';

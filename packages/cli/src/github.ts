@@ -15,7 +15,7 @@
 import { appendFile } from 'node:fs/promises';
 import type { JobStatus } from '@qgjob/protocol';
 import { formatDuration } from './duration.js';
-import { type JunitJob, lastError } from './junit.js';
+import { errorLocation, type JunitJob, lastError } from './junit.js';
 import type { Progress } from './progress.js';
 import { type Tally, tally } from './results.js';
 
@@ -74,7 +74,12 @@ export function annotationLines(jobs: readonly JunitJob[], max = MAX_ANNOTATIONS
   const lines = bad.slice(0, max).map((job) => {
     const error = firstLine(lastError(job));
     const message = `${job.test_path} ${job.status} on ${where(job)} (${job.app_version_id})${error ? `: ${error}` : ''}`;
-    const props = `file=${escapeProperty(job.test_path)},title=${escapeProperty(`qgjob ${job.status}`)}`;
+    // A failed test points at its failing line; anything else at the test file.
+    const at = job.status === 'failed' ? errorLocation(job) : undefined;
+    const place = at
+      ? `file=${escapeProperty(at.file)},line=${at.line}${at.col === undefined ? '' : `,col=${at.col}`}`
+      : `file=${escapeProperty(job.test_path)}`;
+    const props = `${place},title=${escapeProperty(`qgjob ${job.status}`)}`;
     return `::error ${props}::${escapeData(message)}`;
   });
   if (bad.length > max) lines.push(`::error::${bad.length - max} more failed tests: see the job summary`);

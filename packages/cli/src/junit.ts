@@ -73,8 +73,23 @@ export function lastError(job: JunitJob): string | undefined {
   return undefined;
 }
 
+/** Where a failure happened, from the `at FILE:LINE:COL` line the agent puts under a test's message. */
+export function errorLocation(job: JunitJob): { file: string; line: number; col?: number } | undefined {
+  const error = lastError(job);
+  if (!error) return undefined;
+  for (const match of error.matchAll(/^\s*at ([^\s:()]+):(\d+)(?::(\d+))?\s*$/gm)) {
+    const [, file, line, col] = match;
+    if (file && !file.startsWith('/') && !file.split('/').includes('..')) {
+      return { file, line: Number(line), col: col === undefined ? undefined : Number(col) };
+    }
+  }
+  return undefined;
+}
+
 function testcase(job: JunitJob): string {
-  const attrs = `name="${escapeXml(job.test_path)}" classname="${escapeXml(`${job.target}.${job.app_version_id}`)}" time="${seconds(jobMs(job))}"`;
+  const at = job.status === 'failed' ? errorLocation(job) : undefined;
+  const where = at ? ` file="${escapeXml(at.file)}" line="${at.line}"` : '';
+  const attrs = `name="${escapeXml(job.test_path)}" classname="${escapeXml(`${job.target}.${job.app_version_id}`)}" time="${seconds(jobMs(job))}"${where}`;
   const runs = job.runs ?? [];
   const flaky = job.flaky ? ' (flaky: passed on a retry)' : '';
   const head = `job ${job.id}, ${job.attempts} attempt${job.attempts === 1 ? '' : 's'}${flaky}`;

@@ -17,6 +17,7 @@ const COMMANDS: Record<CommandName, () => Promise<CommandModule>> = {
   list: () => import('./commands/list.js') as Promise<CommandModule>,
   cancel: () => import('./commands/cancel.js') as Promise<CommandModule>,
   logs: () => import('./commands/logs.js') as Promise<CommandModule>,
+  artifacts: () => import('./commands/artifacts.js') as Promise<CommandModule>,
   agents: () => import('./commands/agents.js') as Promise<CommandModule>,
   'app upload': () => import('./commands/app.js') as Promise<CommandModule>,
 };

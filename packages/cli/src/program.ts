@@ -2,70 +2,31 @@
  * The command line as commander sees it: commands, flags, help texts. Loads no command
  * code, so `--help` stays instant; `dispatch` imports the chosen command on demand.
  */
-import { Command, Option } from 'commander';
-import { BUNDLE_MAX_BYTES, DEFAULT_SERVER } from './constants.js';
+import { Command } from 'commander';
+import {
+  BUNDLE_LIMIT,
+  collect,
+  ENVIRONMENT,
+  EXIT_CODES,
+  examples,
+  GITHUB,
+  GLOBAL_OPTIONS,
+  RESULTS_JSON,
+  withGlobals,
+} from './help.js';
 import { VERSION } from './version.js';
 
-export type CommandName = 'submit' | 'status' | 'wait' | 'list' | 'cancel' | 'logs' | 'agents' | 'app upload';
+export type CommandName =
+  | 'submit'
+  | 'status'
+  | 'wait'
+  | 'list'
+  | 'cancel'
+  | 'logs'
+  | 'artifacts'
+  | 'agents'
+  | 'app upload';
 export type Dispatch = (command: CommandName, options: Record<string, unknown>) => Promise<void>;
-
-const EXIT_CODES = `Exit codes:
-  0    done (with --wait / wait: every job passed)
-  1    with --wait / wait: a job failed, errored or was cancelled
-  2    bad flag or rejected payload; unknown id
-  3    server unreachable or server error
-  4    authentication or permission error
-  5    --timeout elapsed before the jobs finished
-  130  interrupted`;
-
-const GLOBAL_OPTIONS = `Options of every command:
-  --server=URL     job-server URL; a comma-separated list fails over (default ${DEFAULT_SERVER})
-  --token=TOKEN    API token
-  --json           print exactly one JSON document on stdout
-  --no-color       no colour
-  -h, --help       help for the command, with examples`;
-
-const ENVIRONMENT = `Environment:
-  QGJOB_SERVER            server URL(s), like --server
-  QGJOB_TOKEN             API token, like --token
-  NO_COLOR                no colour when set
-  QGJOB_POLL_INTERVAL_MS  how often wait and logs --follow poll, in ms (default 1000)
-  QGJOB_DEBUG=1           print stack traces with errors
-  GITHUB_ACTIONS=true     set by GitHub Actions: see "In GitHub Actions" below`;
-
-const GITHUB = `In GitHub Actions (GITHUB_ACTIONS=true), submit --wait and wait also:
-  - fold the progress lines into one log group
-  - annotate each failed, errored or cancelled test (::error lines, on stderr)
-  - append a Markdown table of the jobs to the file $GITHUB_STEP_SUMMARY names
-  - append the outputs submission-id, passed, failed, errored, cancelled, unfinished,
-    total, timed-out and junit to the file $GITHUB_OUTPUT names
-  stdout (also with --json) and the exit codes stay the same.`;
-
-const BUNDLE_LIMIT = `${BUNDLE_MAX_BYTES / (1024 * 1024)} MiB of files`;
-
-const RESULTS_JSON = `"results": {"jobs": [final job states], "summary": {"passed", "failed",
-  "errored", "cancelled", "unfinished", "elapsed_ms", "timed_out"}}`;
-
-function examples(...lines: string[]): string {
-  return `Examples:\n${lines.map((line) => `  $ ${line}`).join('\n')}\n`;
-}
-
-function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
-
-/** --server, --token, --json and --no-color, on every command. */
-function withGlobals(command: Command): Command {
-  return command
-    .addOption(
-      new Option('--server <url>', 'job-server URL; a comma-separated list fails over')
-        .env('QGJOB_SERVER')
-        .default(DEFAULT_SERVER),
-    )
-    .addOption(new Option('--token <token>', 'API token (never printed)').env('QGJOB_TOKEN'))
-    .option('--json', 'print exactly one JSON document on stdout')
-    .option('--no-color', 'no colour (also when NO_COLOR is set or output is not a terminal)');
-}
 
 export function buildProgram(dispatch: Dispatch): Command {
   const program = new Command('qgjob')
@@ -84,6 +45,7 @@ export function buildProgram(dispatch: Dispatch): Command {
         "qgjob submit --org-id=qualgent --app-version-id=xyz123 --test='tests/**/*.spec.js' --wait",
         'qgjob status --job-id=job_123',
         'qgjob logs --job-id=job_123 --follow',
+        'qgjob artifacts --job-id=job_123',
         'qgjob list --org-id=qualgent --status=failed',
         'qgjob agents',
         'qgjob app upload --org-id=qualgent --app-version-id=xyz123 build/app-release.apk',
@@ -167,9 +129,13 @@ ${EXIT_CODES}`,
     )
     .addHelpText(
       'after',
-      `\nJSON (--json): the job as the server returns it: {"id", "status", "org_id", "app_version_id", "test_path",
+      `\nA job's runs are followed by the files they left (test artifacts), with the command that
+downloads them.
+
+JSON (--json): the job as the server returns it: {"id", "status", "org_id", "app_version_id", "test_path",
   "target", "priority", "attempts", "created_at", "started_at", "finished_at", "runs": [{"n", "status",
-  "agent", "device", "batch_id", "app_installed", "started_at", "finished_at", "error"}], ...}
+  "agent", "device", "batch_id", "app_installed", "started_at", "finished_at", "error",
+  "artifacts": [{"name", "size", "sha256", "content_type", "created_at"}]}], ...}
   With --submission-id: {"id", "org_id", "created_at", "jobs": [...]}.`,
     )
     .action((options: Record<string, unknown>) => dispatch('status', options));
@@ -275,6 +241,44 @@ Exit codes:
   130  interrupted (the job keeps running)`,
     )
     .action((options: Record<string, unknown>) => dispatch('logs', options));
+
+  withGlobals(
+    program
+      .command('artifacts')
+      .description("Download the files a job's runs left (screenshots, videos, traces) into DIR/run-<n>/<name>.")
+      .option('--job-id <id>', 'the job whose files to download')
+      .option('--run <n>', 'only this run (attempt number, from 1); default: every run')
+      .option('--dir <dir>', 'where to put them (default: ./qgjob-artifacts/<job-id>)'),
+  )
+    .addHelpText(
+      'before',
+      examples(
+        'qgjob artifacts --job-id=job_123',
+        'qgjob artifacts --job-id=job_123 --run=2 --dir=out/failed-login',
+        "qgjob artifacts --job-id=job_123 --json | jq -r '.files[].path'",
+      ),
+    )
+    .addHelpText(
+      'after',
+      `
+Each file goes to DIR/run-<n>/<name>, where name is its path inside the run's output dir,
+e.g. qgjob-artifacts/job_123/run-1/login-spec/trace.zip. A file already there is replaced. A name that would land outside DIR is refused, and nothing
+is written. Every file is checked against its size and SHA-256 before it is kept.
+'qgjob status --job-id=ID' lists them without downloading.
+
+Output: one line per file, its path and size; a job without files says so on stderr.
+
+JSON (--json): {"job_id", "dir", "files": [{"run", "name", "path", "size", "sha256"}]};
+  dir and path are absolute.
+
+Exit codes:
+  0    downloaded, or the job has no files
+  2    no such job or run, or a bad flag
+  3    server unreachable or server error; a name, size or hash it sent was refused
+  4    authentication or permission error
+  130  interrupted (files not yet complete are not kept)`,
+    )
+    .action((options: Record<string, unknown>) => dispatch('artifacts', options));
 
   const app = program
     .command('app')

@@ -63,6 +63,7 @@ function advance(job: Job, now: string): void {
       finished_at: null,
       duration_ms: null,
       error: null,
+      artifacts: [],
     });
   } else if (job.status === 'running' && !job.test_path.includes('slow')) {
     const status = outcome(job.test_path);

@@ -14,6 +14,7 @@ export function runOf(n: number, overrides: Partial<Run> = {}): Run {
     finished_at: '2024-05-01T12:00:02.000Z',
     duration_ms: 2000,
     error: null,
+    artifacts: [],
     ...overrides,
   };
 }

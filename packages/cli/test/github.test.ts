@@ -72,10 +72,18 @@ describe('annotationLines', () => {
       job('gone', { status: 'cancelled', runs: [] }),
     ]);
     expect(lines).toEqual([
-      '::error file=tests/checkout.spec.js,title=qgjob failed::tests/checkout.spec.js failed on emulator/e2 (xyz123): expected <Pay> to be visible',
+      '::error file=tests/checkout.spec.js,line=12,title=qgjob failed::tests/checkout.spec.js failed on emulator/e2 (xyz123): expected <Pay> to be visible',
       '::error file=tests/infra.spec.js,title=qgjob errored::tests/infra.spec.js errored on emulator/e1 (xyz123): adb: no device',
       '::error file=tests/gone.spec.js,title=qgjob cancelled::tests/gone.spec.js cancelled on emulator (xyz123)',
     ]);
+  });
+
+  it("points a failed test's annotation at the failing line the agent reported", () => {
+    const error = 'Error: expect(received).toBe(expected)\n\nExpected: 2\n    at tests/helpers/cart.js:10:7';
+    const [line] = annotationLines([job('x', { status: 'failed', test_path: 'tests/checkout.spec.js', error })]);
+    expect(line).toBe(
+      '::error file=tests/helpers/cart.js,line=10,col=7,title=qgjob failed::tests/checkout.spec.js failed on emulator/e1 (xyz123): Error: expect(received).toBe(expected)',
+    );
   });
 
   it('escapes paths and messages', () => {
@@ -257,7 +265,7 @@ describe('reportToGitHub', () => {
     writeFileSync(outputFile, 'other=1\n');
     const out: string[] = [];
     await reportToGitHub({ summaryFile, outputFile }, report([job('a'), failed]), (text) => out.push(text));
-    expect(out.join('')).toMatch(/^::error file=tests\/checkout\.spec\.js,title=qgjob failed::.*\n$/);
+    expect(out.join('')).toMatch(/^::error file=tests\/checkout\.spec\.js,line=12,title=qgjob failed::.*\n$/);
     expect(readFileSync(summaryFile, 'utf8')).toMatch(/^# earlier step\n### ❌ qgjob: 1 passed, 1 failed\n/);
     expect(readFileSync(outputFile, 'utf8')).toMatch(/^other=1\nsubmission-id=sub_1\npassed=1\nfailed=1\n/);
   });

@@ -50,6 +50,16 @@ describe('junitXml', () => {
     expect(xml.match(/<failure /g)).toHaveLength(1);
   });
 
+  it("puts a failed test's file and line on its testcase", () => {
+    const failed = job('f', {
+      status: 'failed',
+      error: 'Error: expect(received).toBe(expected)\n    at tests/f.spec.js:10:5',
+    });
+    expect(junitXml([{ name: 's', jobs: [failed] }])).toContain(
+      '<testcase name="tests/f.spec.js" classname="emulator.xyz123" time="2.000" file="tests/f.spec.js" line="10">',
+    );
+  });
+
   it('marks unfinished jobs as skipped', () => {
     const out = junitXml([{ name: 's', jobs: [job('x', { status: 'running', runs: [] })] }]);
     expect(out).toContain('<skipped message="not finished before --timeout (running)"/>');

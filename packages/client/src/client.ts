@@ -18,6 +18,7 @@ import type {
   ClaimResponse,
   ErrorBody,
   Job,
+  JobArtifacts,
   JobList,
   JobLogs,
   ListJobsQuery,
@@ -27,6 +28,7 @@ import type {
   RegisterResponse,
   ReportRequest,
   ReportResponse,
+  RunArtifact,
   Submission,
   SubmitRequest,
   SubmitResponse,
@@ -49,7 +51,10 @@ export interface RequestOptions {
   method?: 'GET' | 'POST' | 'DELETE' | 'PUT' | 'HEAD';
   /** Sent as JSON. */
   body?: unknown;
-  /** Sent as it is, as application/octet-stream (instead of body). A Blob (fs.openAsBlob) streams from disk. */
+  /**
+   * Sent as it is (instead of body), as application/octet-stream unless headers name another
+   * content-type. A Blob (fs.openAsBlob) streams from disk.
+   */
   bytes?: Uint8Array | Blob;
   query?: Record<string, string | number | undefined>;
   headers?: Record<string, string>;
@@ -142,7 +147,7 @@ export class QgjobClient {
       };
       if (this.token) headers.authorization = `Bearer ${this.token}`;
       if (options.body !== undefined) headers['content-type'] = 'application/json';
-      if (options.bytes !== undefined) headers['content-type'] = 'application/octet-stream';
+      if (options.bytes !== undefined) headers['content-type'] ??= 'application/octet-stream';
       const signals = [AbortSignal.timeout(options.timeoutMs ?? this.timeoutMs)];
       if (this.signal) signals.push(this.signal);
       if (options.signal) signals.push(options.signal);
@@ -270,6 +275,42 @@ export class QgjobClient {
   /** The blob's bytes as a response to stream from (agents: builds and bundles of their batches). */
   downloadBlob(sha256: string, signal?: AbortSignal): Promise<Response> {
     return this.send(`/v1/blobs/${encodeURIComponent(sha256)}`, { timeoutMs: 60 * 60_000, signal });
+  }
+
+  /**
+   * Agent: uploads a file the test left in its output dir (`name`, relative to it) to the
+   * job's running run in this batch; the same name again replaces it. Call it before
+   * reporting the run's finish: a finished run takes no more files (409).
+   */
+  putRunArtifact(
+    batchId: string,
+    jobId: string,
+    name: string,
+    bytes: Uint8Array,
+    contentType?: string,
+  ): Promise<RunArtifact & { uploaded: boolean }> {
+    return this.request(`/v1/batches/${encodeURIComponent(batchId)}/artifacts`, {
+      method: 'PUT',
+      bytes,
+      query: { job_id: jobId, name },
+      headers: { 'content-type': contentType ?? 'application/octet-stream' },
+      repeatable: true,
+      timeoutMs: Math.max(this.timeoutMs, 10 * 60_000),
+    });
+  }
+
+  /** The files each run of a job left (test artifacts). */
+  listArtifacts(jobId: string): Promise<JobArtifacts> {
+    return this.request(`/v1/jobs/${encodeURIComponent(jobId)}/artifacts`);
+  }
+
+  /** One file of a run, as a response to stream from (its content-type is the file's). */
+  downloadArtifact(jobId: string, run: number, name: string, signal?: AbortSignal): Promise<Response> {
+    const path = name.split('/').map(encodeURIComponent).join('/');
+    return this.send(`/v1/jobs/${encodeURIComponent(jobId)}/runs/${run}/artifacts/${path}`, {
+      timeoutMs: 60 * 60_000,
+      signal,
+    });
   }
 
   /** Registers the build of an app version: an uploaded blob (sha256) or a URL the server fetches. */

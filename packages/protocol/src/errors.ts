@@ -9,6 +9,7 @@ export const ERROR_CODES = {
   forbidden: 403,
   not_found: 404,
   conflict: 409,
+  artifact_limit: 409,
   body_too_large: 413,
   unsupported_media_type: 415,
   idempotency_conflict: 422,

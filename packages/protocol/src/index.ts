@@ -5,6 +5,7 @@ export * from './duration.js';
 export * from './errors.js';
 export * from './logs.js';
 export * from './operability.js';
+export * from './run-artifacts.js';
 export * from './schemas.js';
 export * from './size.js';
 export * from './validate.js';

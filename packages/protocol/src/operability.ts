@@ -71,6 +71,9 @@ export const RecentRun = Type.Object({
   started_at: Nullable(Timestamp),
   finished_at: Nullable(Timestamp),
   error: Nullable(Type.String()),
+  artifact_count: Type.Integer({
+    description: 'Files the run left (test artifacts); GET /v1/jobs/{id}/artifacts lists them.',
+  }),
 });
 export type RecentRun = Static<typeof RecentRun>;
 

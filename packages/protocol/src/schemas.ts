@@ -5,6 +5,7 @@
  */
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { JOB_STATUSES, LIMITS, RUN_STATUSES, TARGETS } from './constants.js';
+import { RunArtifact } from './run-artifacts.js';
 
 function literals<T extends string>(values: readonly T[], options: { description: string }) {
   return Type.Union(
@@ -100,6 +101,7 @@ export const Run = Type.Object({
   finished_at: NullableTimestamp,
   duration_ms: Type.Union([Type.Integer(), Type.Null()]),
   error: Type.Union([Type.String(), Type.Null()]),
+  artifacts: Type.Array(RunArtifact, { description: 'Files the test left in its output dir, by name.' }),
 });
 export type Run = Static<typeof Run>;
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { LIMITS } from '@qgjob/protocol';
+import { type ArtifactLimits, LIMITS } from '@qgjob/protocol';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import { type BlobStore, DirBlobStore } from './blobs/store.js';
 import type { Db } from './db/db.js';
@@ -22,12 +22,14 @@ import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { logRoutes } from './routes/logs.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { runArtifactRoutes } from './routes/run-artifacts.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { type ArtifactOptions, ArtifactService } from './services/artifacts.js';
 import { type AuthOptions, AuthService } from './services/auth.js';
 import { Metrics } from './services/metrics.js';
 import { QueueService } from './services/queue.js';
 import { RateLimiter } from './services/rate-limit.js';
+import { RunArtifactService } from './services/run-artifacts.js';
 import { Scheduler, type SchedulerOptions } from './services/scheduler.js';
 import { Wakeups } from './services/wakeups.js';
 
@@ -47,6 +49,8 @@ export interface AppOptions {
   gcMs?: number;
   /** A blob upload sending no byte for this long is dropped. Default 2 minutes. */
   uploadIdleMs?: number;
+  /** Caps on the files a run keeps (test artifacts). Default ARTIFACT_LIMITS. */
+  runArtifacts?: Partial<ArtifactLimits>;
 }
 
 export interface Limits {
@@ -66,6 +70,7 @@ export interface App {
   scheduler: Scheduler;
   metrics: Metrics;
   artifacts: ArtifactService;
+  runArtifacts: RunArtifactService;
 }
 
 export const VERSION = '0.1.0';
@@ -119,6 +124,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   // Open mode is local use: a build URL on this machine or network is what the user means.
   const artifactOptions = { fetchInternalUrls: (options.auth?.mode ?? 'open') === 'open', ...options.artifacts };
   const artifacts = new ArtifactService(options.db, blobs, metrics, artifactOptions, http.log);
+  const runArtifacts = new RunArtifactService(options.db, artifacts, options.runArtifacts, http.log);
   const queue = new QueueService(options.db, metrics, wakeups, limits.maxQueuedPerOrg, artifacts);
   const scheduler = new Scheduler(options.db, wakeups, metrics, { log: http.log, artifacts, ...options.scheduler });
   // Closing: long-polls answer "no batch" at once instead of holding the shutdown.
@@ -151,5 +157,6 @@ export async function buildApp(options: AppOptions): Promise<App> {
   metricsRoutes(http, metrics);
   tokenRoutes(http, auth);
   await artifactRoutes(http, artifacts, options.uploadIdleMs);
-  return { http, auth, queue, scheduler, metrics, artifacts };
+  await runArtifactRoutes(http, runArtifacts, options.uploadIdleMs);
+  return { http, auth, queue, scheduler, metrics, artifacts, runArtifacts };
 }

@@ -12,4 +12,5 @@ export { type AuthOptions, AuthService, type Principal } from './services/auth.j
 export { Metrics } from './services/metrics.js';
 export * from './services/policy.js';
 export { QueueService } from './services/queue.js';
+export { type ArtifactUpload, RunArtifactService } from './services/run-artifacts.js';
 export { Scheduler, type SchedulerOptions } from './services/scheduler.js';

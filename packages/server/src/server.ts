@@ -1,4 +1,5 @@
 import { dirname, join, resolve } from 'node:path';
+import type { ArtifactLimits } from '@qgjob/protocol';
 import type { FastifyServerOptions } from 'fastify';
 import { type App, buildApp, type Limits } from './app.js';
 import { DirBlobStore } from './blobs/store.js';
@@ -23,6 +24,8 @@ export interface ServerOptions extends StoreOptions {
   blobDir?: string;
   artifacts?: Partial<ArtifactOptions>;
   gcMs?: number;
+  /** Caps on the files a run keeps (test artifacts). */
+  runArtifacts?: Partial<ArtifactLimits>;
 }
 
 export interface RunningServer {
@@ -48,6 +51,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         : undefined,
     artifacts: options.artifacts,
     gcMs: options.gcMs,
+    runArtifacts: options.runArtifacts,
   });
   try {
     await app.http.listen({ port: options.port ?? 8080, host: options.host ?? '127.0.0.1' });

@@ -223,6 +223,8 @@ describe.each(adapters)('farm overview on $name', (adapter) => {
       expect(page.headers['x-frame-options']).toBe('DENY');
       for (const [file, type] of [
         ['app.js', /^text\/javascript/],
+        ['dom.js', /^text\/javascript/],
+        ['panel.js', /^text\/javascript/],
         ['app.css', /^text\/css/],
       ] as const) {
         const asset = await call('GET', `/dashboard/${file}`);

@@ -22,6 +22,7 @@ const TABLES = [
   'blobs',
   'app_builds',
   'device_pools',
+  'run_artifacts',
 ];
 
 type Method = 'GET' | 'POST' | 'PUT';
@@ -47,7 +48,10 @@ type Route =
   | 'registerApp'
   | 'getApp'
   | 'browserstackApp'
-  | 'browserstackResult';
+  | 'browserstackResult'
+  | 'putArtifact'
+  | 'listArtifacts'
+  | 'getArtifact';
 
 // The intended answer of each route to each caller (401 for none/bad/revoked/expired everywhere).
 const EXPECTED: Record<Route, Record<'otherOrg' | 'ownOrg' | 'agent' | 'otherAgent' | 'admin', number>> = {
@@ -74,6 +78,10 @@ const EXPECTED: Record<Route, Record<'otherOrg' | 'ownOrg' | 'agent' | 'otherAge
   getApp: { otherOrg: 403, ownOrg: 200, agent: 403, otherAgent: 403, admin: 200 },
   browserstackApp: { otherOrg: 403, ownOrg: 403, agent: 200, otherAgent: 404, admin: 200 },
   browserstackResult: { otherOrg: 403, ownOrg: 403, agent: 200, otherAgent: 404, admin: 200 },
+  // Agents upload the files their runs left; only the job's org (and admins) read them.
+  putArtifact: { otherOrg: 403, ownOrg: 403, agent: 200, otherAgent: 404, admin: 200 },
+  listArtifacts: { otherOrg: 404, ownOrg: 200, agent: 403, otherAgent: 403, admin: 200 },
+  getArtifact: { otherOrg: 404, ownOrg: 200, agent: 403, otherAgent: 403, admin: 200 },
 };
 // GET /v1/events (the same data as /v1/overview, as a stream) is covered in overview.test.ts.
 
@@ -133,6 +141,17 @@ describe('credentials and isolation', () => {
     await call('POST', '/v1/jobs', ADMIN, { org_id: 'org-a', app_version_id: `b${n}`, test_path: 't/batch.js' });
     const batch = (await call('POST', `/v1/devices/${deviceId}/claim?wait_ms=0`, tokens.agent)).json<{ batch: Batch }>()
       .batch;
+    const batchJobId = batch.jobs[0]?.id as string;
+    // The batch's job runs and has left a file.
+    await call('POST', `/v1/batches/${batch.id}/report`, tokens.agent, {
+      events: [{ type: 'start', job_id: batchJobId }],
+    });
+    await call(
+      'PUT',
+      `/v1/batches/${batch.id}/artifacts?job_id=${batchJobId}&name=shot.png`,
+      ADMIN,
+      Buffer.from(`${n}`),
+    );
     const spare = (await call('POST', '/v1/tokens', ADMIN, { kind: 'agent', name: `spare-${n}` })).json<{
       id: string;
     }>();
@@ -142,7 +161,7 @@ describe('credentials and isolation', () => {
       agentName,
       deviceId,
       batchId: batch.id,
-      batchJobId: batch.jobs[0]?.id as string,
+      batchJobId,
       spareTokenId: spare.id,
       buildSha,
       bsBatchId: bsBatch.id,
@@ -199,6 +218,12 @@ describe('credentials and isolation', () => {
         return ['POST', `/v1/batches/${fx.bsBatchId}/browserstack-app`];
       case 'browserstackResult':
         return ['PUT', `/v1/batches/${fx.bsBatchId}/browserstack-app`, { browserstack_url: `bs://${n}` }];
+      case 'putArtifact':
+        return ['PUT', `/v1/batches/${fx.batchId}/artifacts?job_id=${fx.batchJobId}&name=t/${n}.txt`, Buffer.from('x')];
+      case 'listArtifacts':
+        return ['GET', `/v1/jobs/${fx.batchJobId}/artifacts`];
+      case 'getArtifact':
+        return ['GET', `/v1/jobs/${fx.batchJobId}/runs/1/artifacts/shot.png`];
     }
   }
 

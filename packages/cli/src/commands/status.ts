@@ -1,5 +1,5 @@
 /** `qgjob status`: one job with its runs, or the jobs of a submission. */
-import type { Job, Submission } from '@qgjob/protocol';
+import { formatSize, type Job, type Submission } from '@qgjob/protocol';
 import { type Context, createContext, type GlobalOptions } from '../context.js';
 import { formatDuration } from '../duration.js';
 import { UsageError } from '../errors.js';
@@ -26,6 +26,15 @@ function runsTable(ctx: Context, job: Job): string {
   return table(['N', 'STATUS', 'AGENT', 'DEVICE', 'BATCH', 'APP_INSTALLED', 'DURATION', 'ERROR'], rows, ctx.out);
 }
 
+/** The files the runs left, and how to fetch them; empty when there are none. */
+function artifactsTable(ctx: Context, job: Job): string {
+  // `?? []`: a job-server older than test artifacts sends none.
+  const rows = job.runs.flatMap((run) => (run.artifacts ?? []).map((a) => [String(run.n), a.name, formatSize(a.size)]));
+  if (rows.length === 0) return '';
+  const fetch = `qgjob artifacts --job-id=${job.id}`;
+  return `\nartifacts ${ctx.out.dim(`(download with: ${fetch})`)}\n${table(['RUN', 'NAME', 'SIZE'], rows, ctx.out)}\n`;
+}
+
 function printJob(ctx: Context, job: Job): void {
   const status = paintStatus(ctx.out, job.status) + (job.flaky ? ctx.out.yellow(' (flaky: passed on a retry)') : '');
   const fields: [string, string][] = [
@@ -45,7 +54,7 @@ function printJob(ctx: Context, job: Job): void {
   if (job.error) fields.push(['error', ctx.out.red(job.error)]);
   const width = Math.max(...fields.map(([k]) => k.length));
   const lines = fields.map(([k, v]) => `${ctx.out.dim(k.padEnd(width))}  ${v}`);
-  process.stdout.write(`${lines.join('\n')}\n\nruns\n${runsTable(ctx, job)}\n`);
+  process.stdout.write(`${lines.join('\n')}\n\nruns\n${runsTable(ctx, job)}\n${artifactsTable(ctx, job)}`);
 }
 
 function printSubmission(ctx: Context, submission: Submission): void {

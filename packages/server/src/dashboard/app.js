@@ -7,53 +7,17 @@
 // A stream that ends or stays silent past the heartbeat is opened again, with backoff.
 // Everything from the server is written with textContent: no HTML is built from data.
 
+import { $, ago, clock, duration, el, plural } from './dom.js';
+import { installPanel, openFiles, openLog } from './panel.js';
+
 const TOKEN_KEY = 'qgjob.dashboard.token';
 /** The server sends a comment at least every 15 s; silence past this means a dead stream. */
 const SILENCE_MS = 35_000;
 
-const $ = (id) => document.getElementById(id);
-const state = { token: sessionStorage.getItem(TOKEN_KEY) ?? '', stream: null, log: null, runs: new Map() };
+const state = { token: sessionStorage.getItem(TOKEN_KEY) ?? '', stream: null, runs: new Map() };
 
 function authHeaders() {
   return state.token ? { authorization: `Bearer ${state.token}` } : {};
-}
-
-function el(tag, props, ...children) {
-  const node = document.createElement(tag);
-  if (props) {
-    for (const [k, v] of Object.entries(props)) {
-      if (v === undefined || v === null || v === false) continue;
-      if (k === 'text') node.textContent = String(v);
-      else if (k === 'className') node.className = v;
-      else if (k.startsWith('data-') || k === 'title' || k === 'type' || k === 'aria-label') node.setAttribute(k, v);
-      else node[k] = v;
-    }
-  }
-  for (const c of children) if (c !== null && c !== undefined) node.append(c);
-  return node;
-}
-
-function plural(n, word) {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
-}
-
-function duration(ms) {
-  if (ms === null || ms === undefined) return '';
-  if (ms < 1000) return `${ms} ms`;
-  const s = ms / 1000;
-  if (s < 60) return `${s.toFixed(1)} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m} m ${Math.floor(s % 60)} s`;
-  return `${Math.floor(m / 60)} h ${m % 60} m`;
-}
-
-function ago(iso) {
-  if (!iso) return '';
-  return `${duration(Math.max(0, Date.now() - Date.parse(iso))).replace(/\.\d s$/, ' s')} ago`;
-}
-
-function clock(iso) {
-  return iso ? new Date(iso).toLocaleTimeString([], { hour12: false }) : '';
 }
 
 function setConn(text, kind) {
@@ -167,7 +131,19 @@ function renderRuns(runs) {
       el('td', { text: r.app_installed ? 'installed' : '' }),
       el('td', { text: clock(r.started_at) }),
       el('td', { className: 'err', text: r.error ?? '', title: r.error ?? '' }),
-      el('td', null, el('button', { type: 'button', className: 'log', text: 'log', 'data-run': r.run_id })),
+      el(
+        'td',
+        { className: 'actions' },
+        el('button', { type: 'button', className: 'log', text: 'log', 'data-run': r.run_id }),
+        r.artifact_count > 0
+          ? el('button', {
+              type: 'button',
+              className: 'files',
+              text: plural(r.artifact_count, 'file'),
+              'data-run': r.run_id,
+            })
+          : null,
+      ),
     );
   });
   $('runs').tBodies[0].replaceChildren(...rows);
@@ -327,64 +303,14 @@ $('forget').addEventListener('click', () => {
   needToken('Token forgotten.');
 });
 
-// ---- the log panel --------------------------------------------------------------------
-
-function closeLog() {
-  state.log?.abort();
-  state.log = null;
-  $('log-panel').hidden = true;
-}
-
-async function openLog(run) {
-  state.log?.abort();
-  const ctl = new AbortController();
-  state.log = ctl;
-  const body = $('log-body');
-  $('log-title').textContent = `${run.test_path} · run ${run.n} · ${run.status}`;
-  body.replaceChildren(el('span', { className: 'note', text: 'loading…' }));
-  $('log-panel').hidden = false;
-  $('log-panel').dataset.run = run.run_id;
-  let after = null;
-  let shown = 0;
-  try {
-    while (!ctl.signal.aborted) {
-      const query = after === null || after === undefined ? '' : `?after=${encodeURIComponent(after)}`;
-      const res = await fetch(`/v1/jobs/${encodeURIComponent(run.job_id)}/logs${query}`, {
-        headers: authHeaders(),
-        cache: 'no-store',
-        signal: ctl.signal,
-      });
-      if (res.status === 404) {
-        if (shown === 0) body.replaceChildren(el('span', { className: 'note', text: 'no log' }));
-        return;
-      }
-      if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      const page = await res.json();
-      const chunks = Array.isArray(page.chunks) ? page.chunks.filter((c) => c.run === run.n) : [];
-      if (shown === 0 && chunks.length > 0) body.replaceChildren();
-      for (const c of chunks) body.append(el('span', { className: `st-${c.stream}`, text: c.text }));
-      shown += chunks.length;
-      const more = page.next_after !== undefined && page.next_after !== null && page.next_after !== after;
-      if (more) after = page.next_after;
-      if (page.done && !more) break;
-      // Still being written: ask again shortly for what follows.
-      if (!more || chunks.length === 0) await new Promise((r) => setTimeout(r, 1000));
-    }
-    if (shown === 0 && !ctl.signal.aborted) body.replaceChildren(el('span', { className: 'note', text: 'no log' }));
-  } catch (error) {
-    if (ctl.signal.aborted) return;
-    body.append(el('span', { className: 'note', text: `\nlog unavailable: ${error.message}` }));
-  }
-}
-
 $('runs').addEventListener('click', (e) => {
-  const button = e.target.closest('button.log');
+  const button = e.target.closest('button.log, button.files');
   const run = button && state.runs.get(button.dataset.run);
-  if (run) openLog(run);
+  if (!run) return;
+  if (button.classList.contains('files')) openFiles(run);
+  else openLog(run);
 });
-$('log-close').addEventListener('click', closeLog);
-document.addEventListener('keydown', (e) => {
-  if (e.key === 'Escape') closeLog();
-});
+
+installPanel({ headers: authHeaders, hasToken: () => state.token !== '' });
 
 start();

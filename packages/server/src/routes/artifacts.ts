@@ -5,7 +5,6 @@
  * Uploads stream: PUT /v1/blobs/{sha256} takes the raw bytes (application/octet-stream),
  * hashes them on the way to the blob store and refuses them when they do not match.
  */
-import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import {
   AppBuild,
@@ -22,6 +21,7 @@ import {
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError, ValidationError } from '../errors.js';
 import { allow, sameOrg } from '../http/auth.js';
+import { declaredLength, dropWhenIdle, isStream } from '../http/bytes.js';
 import { errorResponses } from '../http/responses.js';
 import type { ArtifactService } from '../services/artifacts.js';
 import { agentScope, orgScope, type Principal } from '../services/auth.js';
@@ -117,27 +117,23 @@ export async function artifactRoutes(
           ]);
         }
         const body = request.body as unknown;
-        if (!body || typeof (body as Readable).pipe !== 'function') {
+        if (!isStream(body)) {
           throw new AppError(
             'unsupported_media_type',
             'send the blob as the raw request body with content-type application/octet-stream',
             { field: 'content-type' },
           );
         }
-        const declared = Number(request.headers['content-length']);
-        if (Number.isFinite(declared) && declared > artifacts.maxBytes(kind)) {
+        const declared = declaredLength(request);
+        if (declared !== undefined && declared > artifacts.maxBytes(kind)) {
           throw new AppError(
             'body_too_large',
             `the ${kind === 'app' ? 'app build' : 'test bundle'} is ${declared} bytes, more than the limit of ${artifacts.maxBytes(kind)}`,
             { field: 'body' },
           );
         }
-        // A stalled upload is dropped (its partial file with it).
-        // (Injected requests, as in tests, have no real socket.)
-        const socket = request.raw.socket as Partial<Socket> | undefined;
-        socket?.setTimeout?.(uploadIdleMs);
-        reply.raw.once('close', () => socket?.setTimeout?.(0));
-        const info = await artifacts.upload(org, request.params.sha256, kind, body as Readable);
+        dropWhenIdle(request, reply, uploadIdleMs);
+        const info = await artifacts.upload(org, request.params.sha256, kind, body);
         return reply.status(info.uploaded ? 201 : 200).send(info);
       },
     );

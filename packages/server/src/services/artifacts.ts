@@ -107,12 +107,21 @@ export class ArtifactService {
       );
     }
     const { row, created } = await this.register(orgId, staged, kind);
-    if (created) {
-      this.metrics.blobUploads.inc({ kind });
-      this.metrics.blobBytes.inc({ kind }, staged.size);
-    }
+    if (created) this.countUpload(kind, staged.size);
     this.log.info({ org: orgId, sha256, kind, size: staged.size, stored: created }, 'blob uploaded');
-    return { sha256, org_id: orgId, kind: row.kind, size: row.size, uploaded: created };
+    return {
+      sha256,
+      org_id: orgId,
+      kind: row.kind === 'artifact' ? kind : row.kind,
+      size: row.size,
+      uploaded: created,
+    };
+  }
+
+  /** Bytes an org uploaded that it did not hold before. */
+  countUpload(kind: artifacts.StoredBlobKind, size: number): void {
+    this.metrics.blobUploads.inc({ kind });
+    this.metrics.blobBytes.inc({ kind }, size);
   }
 
   private async stage(source: Readable, kind: BlobKind, field: string): Promise<StagedBlob> {
@@ -130,15 +139,20 @@ export class ArtifactService {
     }
   }
 
-  /** Makes staged bytes the org's blob. `created`: the org did not hold them before. */
-  private async register(
+  /**
+   * Makes staged bytes the org's blob. `created`: the org did not hold them before.
+   * `check` runs first in the transaction and may refuse (nothing is kept then); `record`
+   * records what refers to the blob, in the same transaction.
+   */
+  async register(
     orgId: string,
     staged: StagedBlob,
-    kind: BlobKind,
-    then?: (tx: Queryable) => Promise<void>,
+    kind: artifacts.StoredBlobKind,
+    hooks: { check?: (tx: Queryable) => Promise<void>; record?: (tx: Queryable) => Promise<void> } = {},
   ): Promise<{ row: artifacts.BlobRow; created: boolean }> {
     try {
       return await this.db.transaction(async (tx) => {
+        await hooks.check?.(tx);
         await artifacts.lockBlobsShared(tx);
         await staged.commit();
         const { row, inserted } = await artifacts.upsertBlob(tx, {
@@ -147,7 +161,7 @@ export class ArtifactService {
           kind,
           size: staged.size,
         });
-        await then?.(tx);
+        await hooks.record?.(tx);
         return { row, created: inserted };
       });
     } finally {
@@ -188,20 +202,19 @@ export class ArtifactService {
     const staged = await this.fetch(url);
     const filename = request.filename ?? filenameOf(url);
     let build: AppBuild | undefined;
-    const { created } = await this.register(orgId, staged, 'app', async (tx) => {
-      build = await this.insertBuild(tx, {
-        orgId,
-        appVersionId,
-        sha256: staged.sha256,
-        size: staged.size,
-        filename,
-        sourceUrl: url,
-      });
+    const { created } = await this.register(orgId, staged, 'app', {
+      record: async (tx) => {
+        build = await this.insertBuild(tx, {
+          orgId,
+          appVersionId,
+          sha256: staged.sha256,
+          size: staged.size,
+          filename,
+          sourceUrl: url,
+        });
+      },
     });
-    if (created) {
-      this.metrics.blobUploads.inc({ kind: 'app' });
-      this.metrics.blobBytes.inc({ kind: 'app' }, staged.size);
-    }
+    if (created) this.countUpload('app', staged.size);
     return build as AppBuild;
   }
 

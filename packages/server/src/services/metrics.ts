@@ -60,7 +60,7 @@ export class Metrics {
   });
   readonly blobUploads = new Counter({
     name: 'qgjob_blob_uploads_total',
-    help: 'Blobs (app builds, test bundles) whose bytes an org uploaded; re-uploads of held blobs not counted.',
+    help: 'Blobs (app builds, test bundles, test artifacts) whose bytes an org uploaded; re-uploads of held blobs not counted.',
     labelNames: ['kind'] as const,
     registers: [this.registry],
   });

@@ -17,6 +17,7 @@ import { AppError, ConflictError, NotFoundError, ValidationError } from '../erro
 import { newId } from '../ids.js';
 import * as jobs from '../store/jobs.js';
 import type { JobRow } from '../store/rows.js';
+import { artifactsOfJob } from '../store/run-artifacts.js';
 import { getRunsOfJob } from '../store/runs.js';
 import * as submissions from '../store/submissions.js';
 import type { ArtifactService } from './artifacts.js';
@@ -168,7 +169,8 @@ export class QueueService {
   async getJob(id: string, orgId?: string): Promise<Job> {
     const row = await jobs.getJob(this.db, id);
     if (!row || (orgId !== undefined && row.org_id !== orgId)) throw new NotFoundError('job', id);
-    return jobView(row, await getRunsOfJob(this.db, id));
+    const [runs, artifacts] = await Promise.all([getRunsOfJob(this.db, id), artifactsOfJob(this.db, id)]);
+    return jobView(row, runs, artifacts);
   }
 
   async getSubmission(id: string, orgId?: string): Promise<Submission> {

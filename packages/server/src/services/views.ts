@@ -1,6 +1,7 @@
 /** Database rows → the API's JSON shapes (protocol types). */
-import type { Job, JobSummary, Run, SubmittedJob } from '@qgjob/protocol';
+import type { Job, JobSummary, Run, RunArtifact, SubmittedJob } from '@qgjob/protocol';
 import type { JobRow, RunRow } from '../store/rows.js';
+import type { RunArtifactRow } from '../store/run-artifacts.js';
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
@@ -25,7 +26,28 @@ export function jobSummary(row: JobRow): JobSummary {
   };
 }
 
-export function runView(row: RunRow): Run {
+export function artifactView(row: RunArtifactRow): RunArtifact {
+  return {
+    name: row.name,
+    size: row.size,
+    sha256: row.sha256,
+    content_type: row.content_type,
+    created_at: row.created_at.toISOString(),
+  };
+}
+
+/** Artifact rows (in order) grouped by run number. */
+export function artifactsByRun(rows: RunArtifactRow[]): Map<number, RunArtifact[]> {
+  const byRun = new Map<number, RunArtifact[]>();
+  for (const row of rows) {
+    const list = byRun.get(row.run_n) ?? [];
+    list.push(artifactView(row));
+    byRun.set(row.run_n, list);
+  }
+  return byRun;
+}
+
+export function runView(row: RunRow, artifacts: RunArtifact[]): Run {
   return {
     id: row.id,
     n: row.n,
@@ -38,11 +60,13 @@ export function runView(row: RunRow): Run {
     finished_at: iso(row.finished_at),
     duration_ms: row.duration_ms,
     error: row.error,
+    artifacts,
   };
 }
 
-export function jobView(row: JobRow, runs: RunRow[]): Job {
-  return { ...jobSummary(row), runs: runs.map(runView) };
+export function jobView(row: JobRow, runs: RunRow[], artifacts: RunArtifactRow[]): Job {
+  const byRun = artifactsByRun(artifacts);
+  return { ...jobSummary(row), runs: runs.map((r) => runView(r, byRun.get(r.n) ?? [])) };
 }
 
 export function submittedJob(row: JobRow, deduplicated: boolean): SubmittedJob {

@@ -14,21 +14,29 @@ export async function lockBlobsExclusive(q: Queryable): Promise<void> {
   await q.query('SELECT pg_advisory_xact_lock($1)', [BLOB_LOCK]);
 }
 
+/** What a blob is: an app build, a test bundle, or a file a run left (a test artifact). */
+export type StoredBlobKind = BlobKind | 'artifact';
+
 export interface BlobRow {
   org_id: string;
   sha256: string;
-  kind: BlobKind;
+  kind: StoredBlobKind;
   size: number;
 }
 
-/** Records that the org holds the blob (again: refreshes its last use). Returns the row. */
+/**
+ * Records that the org holds the blob (again: refreshes its last use). Returns the row.
+ * Bytes held as a test artifact that are uploaded as a build or bundle become one, so
+ * agents may fetch them; a build or bundle stays what it is.
+ */
 export async function upsertBlob(
   q: Queryable,
-  b: { orgId: string; sha256: string; kind: BlobKind; size: number },
+  b: { orgId: string; sha256: string; kind: StoredBlobKind; size: number },
 ): Promise<{ row: BlobRow; inserted: boolean }> {
   const { rows } = await q.query<BlobRow & { inserted: boolean }>(
     `INSERT INTO blobs (org_id, sha256, kind, size) VALUES ($1, $2, $3, $4)
-     ON CONFLICT (org_id, sha256) DO UPDATE SET last_used_at = now()
+     ON CONFLICT (org_id, sha256) DO UPDATE
+       SET last_used_at = now(), kind = CASE WHEN blobs.kind = 'artifact' THEN EXCLUDED.kind ELSE blobs.kind END
      RETURNING org_id, sha256, kind, size::float8 AS size, (xmax = 0) AS inserted`,
     [b.orgId, b.sha256, b.kind, b.size],
   );
@@ -36,11 +44,14 @@ export async function upsertBlob(
   return { row, inserted: row.inserted };
 }
 
-/** The org's blob; without an org, any org's (agents fetch whatever their batches need). */
+/**
+ * The org's blob; without an org, any org's build or bundle (agents fetch whatever their
+ * batches need, but never the files tests left: those only their org reads).
+ */
 export async function findBlob(q: Queryable, sha256: string, orgId: string | null): Promise<BlobRow | undefined> {
   const { rows } = await q.query<BlobRow>(
     `SELECT org_id, sha256, kind, size::float8 AS size FROM blobs
-      WHERE sha256 = $1 AND ($2::text IS NULL OR org_id = $2) LIMIT 1`,
+      WHERE sha256 = $1 AND ($2::text IS NULL AND kind <> 'artifact' OR org_id = $2) LIMIT 1`,
     [sha256, orgId],
   );
   return rows[0];
@@ -208,8 +219,8 @@ export async function lockPool(q: Queryable, name: string): Promise<{ maxBusy: n
 
 /**
  * Garbage collection, step 1: app builds no job used since `cutoff` and no unfinished
- * job needs; step 2: blob rows unused since `cutoff`, held by no build and no unfinished
- * job. Returns the hash of each row deleted (see unheldHashes for those whose bytes may go).
+ * job needs; step 2: blob rows unused since `cutoff`, held by no build, no unfinished
+ * job and no run's artifact. Returns the hash of each row deleted (see unheldHashes for those whose bytes may go).
  */
 export async function collectGarbage(q: Queryable, cutoff: Date): Promise<{ builds: number; deleted: string[] }> {
   const builds = await q.query(
@@ -226,6 +237,7 @@ export async function collectGarbage(q: Queryable, cutoff: Date): Promise<{ buil
           AND NOT EXISTS (SELECT 1 FROM app_builds a WHERE a.org_id = b.org_id AND a.sha256 = b.sha256)
           AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.org_id = b.org_id AND j.bundle_sha256 = b.sha256
                              AND j.status IN ${ACTIVE_STATUSES_SQL})
+          AND NOT EXISTS (SELECT 1 FROM run_artifacts ra WHERE ra.org_id = b.org_id AND ra.sha256 = b.sha256)
         RETURNING b.sha256)
      SELECT sha256 FROM gone`,
     [cutoff],

@@ -9,8 +9,9 @@ export interface LogBatchRow {
 }
 
 /**
- * The batch a log write names, with the agent token that owns it. Not locked: the run
- * rows are (lockRunningRuns), which is all a log write needs, so it never waits on a report.
+ * The batch a log write (or an artifact upload) names, with the agent token that owns it.
+ * Not locked: the run rows are (lockRunningRuns), which is all a log write needs, so it
+ * never waits on a report.
  */
 export async function getLogBatch(q: Queryable, batchId: string): Promise<LogBatchRow | undefined> {
   const { rows } = await q.query<LogBatchRow>(

@@ -99,16 +99,21 @@ export interface RecentRunRow {
   started_at: Date | null;
   finished_at: Date | null;
   error: string | null;
+  artifact_count: number;
 }
 
 /**
- * The `limit` runs started last, newest first, with their job's group and test. The window
- * is taken by id (the index), then ordered by started_at: runs started by one report share
- * the millisecond of their ids, and their random bits say nothing of which started first.
+ * The `limit` runs started last, newest first, with their job's group and test and how
+ * many files each left. The window is taken by id (the index), then ordered by
+ * started_at: runs started by one report share the millisecond of their ids, and their
+ * random bits say nothing of which started first.
  */
 export async function recentRuns(q: Queryable, orgId: string | null, limit: number): Promise<RecentRunRow[]> {
   const { rows } = await q.query<RecentRunRow>(
-    `SELECT * FROM (
+    `SELECT latest.*,
+            (SELECT count(*)::int FROM run_artifacts a WHERE a.job_id = latest.job_id AND a.run_n = latest.n)
+              AS artifact_count
+       FROM (
        SELECT r.job_id, r.id AS run_id, r.n, j.test_path, j.org_id, j.app_version_id, j.target, r.status,
               r.agent, r.device, r.batch_id, r.app_installed, r.duration_ms, r.started_at, r.finished_at, r.error
          FROM runs r JOIN jobs j ON j.id = r.job_id
