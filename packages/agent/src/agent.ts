@@ -120,6 +120,7 @@ export class Agent {
         return;
       }
       this.markReady(registration);
+      for (const note of this.executor.startupNotes?.() ?? []) this.log[note.level](note.message, note.fields);
       await Promise.all(this.config.devices.map((device) => this.deviceLoop(device)));
       if (this.fatal) throw this.fatal;
       this.log.info('stopped');
@@ -128,6 +129,7 @@ export class Agent {
       throw error;
     } finally {
       clearTimeout(this.graceTimer);
+      await this.executor.close?.().catch(() => {});
     }
   }
 

@@ -1,7 +1,12 @@
 /**
- * Runs one batch on one device: install the app if the batch says so, then its jobs in
- * order, one at a time, reporting install/start/finish through a coalescing Reporter, and
- * `done` with the jobs it never started.
+ * Runs one batch on one device (BatchRun): provision its build and test sources, ready the
+ * device (Executor.prepare: is it there, its Appium up), install the app if the batch says
+ * so, then its jobs in order, one at a time, reporting install/start/finish through a
+ * coalescing Reporter, and `done` with the jobs it never started.
+ *
+ *   provisioning → readying → installing → running jobs → done
+ *                      │            │
+ *                      └── failed ──┴──► every job `errored` (infrastructure), done
  *
  * Before each job it checks whether to go on: not after the server answered `yield`, not
  * for a job in `cancelled`, not once the agent drains. A heartbeat keeps the lease alive
@@ -14,23 +19,25 @@
  *
  * Output goes to the server as it is produced (LogShipper), held back until the job's start
  * is acknowledged and flushed before its finish is reported, so a finished job's log is
- * complete. The install's output (its last 16 KiB) goes with the first job started, the run
- * the server marks `app_installed`; a failed install has no run, and its output stays only
- * in the error. The agent adds a line of its own (stream `agent`) as each test starts and ends.
+ * complete; what the test left (screenshots, videos, traces) is uploaded before the finish
+ * too. The install's output (its last 16 KiB) goes with the first job started, the run the
+ * server marks `app_installed`; a failed install has no run, and its output stays only in
+ * the error. The agent adds a line of its own (stream `agent`) as each test starts and ends.
  */
 import type { QgjobClient } from '@qgjob/client';
 import type { Batch, BatchJob, DeviceSpec } from '@qgjob/protocol';
+import { type PutArtifact, uploadArtifacts } from './artifact-upload.js';
 import { formatDuration } from './duration.js';
 import { describe, JobCancelledError } from './errors.js';
-import type { ExecContext, Executor, InstallOutcome, OutputSink } from './executors/types.js';
+import type { ExecContext, Executor, OutputSink, Prepared, RunOutcome } from './executors/types.js';
 import type { Logger } from './log.js';
 import { LogShipper } from './log-shipper.js';
 import type { Provisioned } from './provision.js';
 import { Reporter } from './reporter.js';
 
 export interface BatchRunnerOptions {
-  /** Without `sendLogs`, run output is not shipped. */
-  client: Pick<QgjobClient, 'report'> & Partial<Pick<QgjobClient, 'sendLogs'>>;
+  /** Without `sendLogs`, run output is not shipped; without `putRunArtifact`, artifacts are not kept. */
+  client: Pick<QgjobClient, 'report'> & Partial<Pick<QgjobClient, 'sendLogs'>> & { putRunArtifact?: PutArtifact };
   executor: Executor;
   device: DeviceSpec;
   /** Build location for this batch (local file or bs:// URL) when the server names no build. */
@@ -69,187 +76,177 @@ const LOG_FLUSH_MS = 5_000;
 /** The end of an install's output, kept for the first run's log. */
 const INSTALL_TAIL_CHARS = 16 * 1024;
 
-export async function runBatch(batch: Batch, options: BatchRunnerOptions): Promise<BatchSummary> {
-  const { executor, device } = options;
-  const drain = options.drain ?? never;
-  const force = options.force ?? never;
-  const log = options.log.child({ batch: batch.id });
-  const summary: BatchSummary = {
-    batchId: batch.id,
-    passed: 0,
-    failed: 0,
-    errored: 0,
-    unstarted: 0,
-    dropped: false,
-    yielded: false,
-  };
-  let running: { job: BatchJob; cancel: AbortController } | undefined;
-  const reporter = new Reporter({
-    client: options.client,
-    batchId: batch.id,
-    retryForMs: options.leaseMs,
-    signal: force,
-    log,
-    onAnswer: (answer) => {
-      if (running && answer.cancelled.includes(running.job.id)) {
-        running.cancel.abort(new JobCancelledError(`job ${running.job.id} was cancelled`));
-      }
-    },
-  });
-  const sendLogs = options.client.sendLogs?.bind(options.client);
-  const shipper = sendLogs
-    ? new LogShipper({ client: { sendLogs }, batchId: batch.id, retryForMs: options.leaseMs, signal: force, log })
-    : undefined;
-  const stop = AbortSignal.any([options.kill ?? never, force, reporter.lostSignal]);
-  const heartbeat = setInterval(() => reporter.heartbeat(), Math.max(100, options.heartbeatMs));
-  const ctx: ExecContext = { batch, device, appPath: options.appPath(batch) };
-  let prepared: Provisioned | undefined;
-  const dropped = () => reporter.lostSignal.aborted || force.aborted;
-  const finish = async (unstarted: BatchJob[]) => {
-    const ids = unstarted.filter((job) => !reporter.cancelled.has(job.id)).map((job) => job.id);
-    summary.unstarted = ids.length;
-    reporter.done(ids);
-    await reporter.flush();
-    summary.dropped = dropped();
-    summary.yielded = reporter.yielded;
-    return summary;
-  };
-  const drop = () => {
-    summary.dropped = true;
-    const reason = reporter.lostSignal.aborted ? describe(reporter.lostSignal.reason) : 'agent stopped';
-    log.warn('batch dropped', { reason });
-    return summary;
-  };
+export function runBatch(batch: Batch, options: BatchRunnerOptions): Promise<BatchSummary> {
+  return new BatchRun(batch, options).run();
+}
 
-  log.info('batch claimed', {
-    org: batch.org_id,
-    app_version: batch.app_version_id,
-    jobs: batch.jobs.length,
-    install: batch.install,
-  });
-  try {
-    if (drain.aborted || stop.aborted) return await finish(batch.jobs);
-    let installOutput = '';
-    let installCut = 0;
-    const keep: OutputSink = (_stream, text) => {
-      installOutput += text;
-      if (installOutput.length > INSTALL_TAIL_CHARS) {
-        installCut += installOutput.length - INSTALL_TAIL_CHARS;
-        installOutput = installOutput.slice(-INSTALL_TAIL_CHARS);
-      }
+/**
+ * What the setup steps left to do: go on with the jobs, hand them all back (stopping),
+ * end with every job already reported errored, or drop the batch.
+ */
+type Step = 'go' | 'end' | 'failed' | 'drop';
+
+export class BatchRun {
+  private readonly summary: BatchSummary;
+  private readonly log: Logger;
+  private readonly drain: AbortSignal;
+  private readonly force: AbortSignal;
+  private readonly reporter: Reporter;
+  private readonly shipper: LogShipper | undefined;
+  /** Kill the running test: grace elapsed, forced, or the lease was lost. */
+  private readonly stop: AbortSignal;
+  private readonly ctx: ExecContext;
+  private running: { job: BatchJob; cancel: AbortController } | undefined;
+  private provisioned: Provisioned | undefined;
+  private device: Extract<Prepared, { ok: true }> | undefined;
+  private installOutput = '';
+  private installCut = 0;
+
+  constructor(
+    private readonly batch: Batch,
+    private readonly options: BatchRunnerOptions,
+  ) {
+    this.drain = options.drain ?? never;
+    this.force = options.force ?? never;
+    this.log = options.log.child({ batch: batch.id });
+    this.summary = {
+      batchId: batch.id,
+      passed: 0,
+      failed: 0,
+      errored: 0,
+      unstarted: 0,
+      dropped: false,
+      yielded: false,
     };
-    prepared = options.provision ? await options.provision(batch, stop, shipper ? keep : undefined) : undefined;
-    if (dropped()) return drop();
-    if (stop.aborted) return await finish(batch.jobs);
-    if (prepared?.appPath) ctx.appPath = prepared.appPath;
-    // A build that could not be fetched (or uploaded to BrowserStack) fails like an install.
-    if (batch.install || prepared?.appError) {
-      log.info('installing app', { app_path: ctx.appPath });
-      const outcome: InstallOutcome = prepared?.appError
-        ? { ok: false, duration_ms: 0, error: prepared.appError }
-        : await executor.install(ctx, stop, shipper ? keep : undefined);
-      if (dropped()) return drop();
-      // Killed during shutdown: the jobs are not to blame, hand them all back.
-      if (stop.aborted) return await finish(batch.jobs);
-      reporter.push({ type: 'install', ok: outcome.ok, duration_ms: outcome.duration_ms, error: outcome.error });
-      if (!outcome.ok) {
-        log.warn('install failed', { error: firstLine(outcome.error) });
-        for (const job of batch.jobs) {
-          reporter.push({
-            type: 'finish',
-            job_id: job.id,
-            status: 'errored',
-            error: `install failed: ${outcome.error}`.slice(0, 4000),
-          });
+    this.reporter = new Reporter({
+      client: options.client,
+      batchId: batch.id,
+      retryForMs: options.leaseMs,
+      signal: this.force,
+      log: this.log,
+      onAnswer: (answer) => {
+        const running = this.running;
+        if (running && answer.cancelled.includes(running.job.id)) {
+          running.cancel.abort(new JobCancelledError(`job ${running.job.id} was cancelled`));
         }
-        summary.errored = batch.jobs.length;
-        return await finish([]);
-      }
-      log.info('app installed', { duration_ms: outcome.duration_ms });
-    }
+      },
+    });
+    const sendLogs = options.client.sendLogs?.bind(options.client);
+    this.shipper = sendLogs
+      ? new LogShipper({
+          client: { sendLogs },
+          batchId: batch.id,
+          retryForMs: options.leaseMs,
+          signal: this.force,
+          log: this.log,
+        })
+      : undefined;
+    this.stop = AbortSignal.any([options.kill ?? never, this.force, this.reporter.lostSignal]);
+    this.ctx = { batch, device: options.device, appPath: options.appPath(batch) };
+  }
 
-    let next = 0;
-    for (; next < batch.jobs.length; next++) {
-      const job = batch.jobs[next] as BatchJob;
-      if (reporter.cancelled.has(job.id)) continue;
-      if (reporter.yielded || drain.aborted || stop.aborted) break;
-      reporter.push({ type: 'start', job_id: job.id });
-      const bundleError = prepared?.bundleErrorOf(job);
-      if (bundleError) {
-        // Its test sources could not be provided: an infrastructure error, final when the
-        // bundle itself was refused (another device would refuse it too).
-        reporter.push({
-          type: 'finish',
-          job_id: job.id,
-          status: 'errored',
-          duration_ms: 0,
-          error: bundleError.error,
-          final: bundleError.final || undefined,
-        });
-        summary.errored++;
-        log.warn('job errored', { job: job.id, error: bundleError.error });
-        continue;
-      }
-      log.info('job started', { job: job.id, test: job.test_path });
-      if (shipper) {
-        // The server keeps output only for a running run: hold it until the start is acknowledged.
-        shipper.open(job.id, reporter.flush());
-        if (installOutput) {
-          const cut =
-            installCut > 0 ? `[… the first ${installCut} characters of the install's output are not kept]\n` : '';
-          shipper.write(job.id, 'install', cut + installOutput);
-          installOutput = '';
-        }
-        shipper.write(
-          job.id,
-          'agent',
-          `qgjob-agent: run ${job.attempt} of ${job.test_path} on ${device.target}:${device.name} (batch ${batch.id})\n`,
-        );
-      }
-      running = { job, cancel: new AbortController() };
-      const output: OutputSink | undefined = shipper && ((stream, text) => shipper.write(job.id, stream, text));
-      const jobCtx: ExecContext = { ...ctx, workdir: prepared?.workdirOf(job) };
-      const outcome = await executor.run(job, jobCtx, AbortSignal.any([stop, running.cancel.signal]), output);
-      const cancelled = running.cancel.signal.aborted;
-      running = undefined;
-      if (dropped()) return drop();
-      if (cancelled) {
-        shipper?.discard(job.id);
-        log.info('job cancelled', { job: job.id });
-        continue;
-      }
-      if (shipper) {
-        const why = outcome.status === 'passed' ? '' : `: ${firstLine(outcome.error) ?? 'no reason given'}`;
-        shipper.write(
-          job.id,
-          'agent',
-          `qgjob-agent: ${outcome.status} in ${formatDuration(outcome.duration_ms)}${why}\n`,
-        );
-        // Past the grace period the wait is short: stopping stays bounded.
-        await shipper.flush(stop.aborted ? 1000 : LOG_FLUSH_MS);
-      }
-      reporter.push({
-        type: 'finish',
-        job_id: job.id,
-        status: outcome.status,
-        duration_ms: outcome.duration_ms,
-        error: outcome.error,
-      });
-      summary[outcome.status]++;
-      // Ask before starting the next test, so a `yield` takes effect now rather than one test
-      // later. One round trip is nothing next to a real test; very short tests skip the wait
-      // and keep their reports coalesced.
-      if (next + 1 < batch.jobs.length && outcome.duration_ms >= ASK_BEFORE_NEXT_MS) await reporter.flush();
-      if (dropped()) return drop();
-      log.info(`job ${outcome.status}`, {
-        job: job.id,
-        duration_ms: outcome.duration_ms,
-        error: outcome.status === 'passed' ? undefined : firstLine(outcome.error),
+  async run(): Promise<BatchSummary> {
+    const { batch } = this;
+    const heartbeat = setInterval(() => this.reporter.heartbeat(), Math.max(100, this.options.heartbeatMs));
+    this.log.info('batch claimed', {
+      org: batch.org_id,
+      app_version: batch.app_version_id,
+      jobs: batch.jobs.length,
+      install: batch.install,
+    });
+    try {
+      if (this.drain.aborted || this.stop.aborted) return await this.finish(batch.jobs);
+      const step = await this.setUp();
+      if (step === 'drop') return this.drop();
+      if (step === 'end') return await this.finish(batch.jobs);
+      if (step === 'failed') return await this.finish([]);
+      return await this.runJobs();
+    } finally {
+      clearInterval(heartbeat);
+      this.shipper?.stop();
+      this.provisioned?.release();
+      await this.device?.close().catch((error: unknown) => {
+        this.log.warn('could not release the device', { error: describe(error) });
       });
     }
-    const result = await finish(batch.jobs.slice(next));
-    if (result.dropped) return drop();
-    log.info('batch done', {
+  }
+
+  private get dropped(): boolean {
+    return this.reporter.lostSignal.aborted || this.force.aborted;
+  }
+
+  /** Provision, ready the device, install. */
+  private async setUp(): Promise<Step> {
+    const { batch, options, ctx } = this;
+    const keep = this.shipper ? this.keepInstallOutput : undefined;
+    this.provisioned = options.provision ? await options.provision(batch, this.stop, keep) : undefined;
+    if (this.dropped) return 'drop';
+    if (this.stop.aborted) return 'end';
+    if (this.provisioned?.appPath) ctx.appPath = this.provisioned.appPath;
+    const first = batch.jobs[0];
+    const prepared = options.executor.prepare
+      ? await options.executor.prepare(
+          { ...ctx, workdir: first && this.provisioned?.workdirOf(first) },
+          this.stop,
+          keep,
+        )
+      : undefined;
+    if (prepared?.ok) this.device = prepared;
+    if (this.dropped) return 'drop';
+    if (this.stop.aborted) return 'end';
+    if (prepared && !prepared.ok) {
+      this.log.warn('device not ready', { error: firstLine(prepared.error) });
+      this.errorAll(`device not ready: ${prepared.error}`);
+      return 'failed';
+    }
+    // A build that could not be fetched (or uploaded to BrowserStack) fails like an install.
+    const appError = this.provisioned?.appError;
+    if (!batch.install && !appError) return 'go';
+    this.log.info('installing app', { app_path: ctx.appPath });
+    const outcome = appError
+      ? { ok: false, duration_ms: 0, error: appError }
+      : await options.executor.install(ctx, this.stop, keep);
+    if (this.dropped) return 'drop';
+    // Killed during shutdown: the jobs are not to blame, hand them all back.
+    if (this.stop.aborted) return 'end';
+    this.reporter.push({ type: 'install', ok: outcome.ok, duration_ms: outcome.duration_ms, error: outcome.error });
+    if (!outcome.ok) {
+      this.log.warn('install failed', { error: firstLine(outcome.error) });
+      this.errorAll(`install failed: ${outcome.error}`);
+      return 'failed';
+    }
+    this.log.info('app installed', { duration_ms: outcome.duration_ms });
+    return 'go';
+  }
+
+  private readonly keepInstallOutput: OutputSink = (_stream, text) => {
+    this.installOutput += text;
+    if (this.installOutput.length > INSTALL_TAIL_CHARS) {
+      this.installCut += this.installOutput.length - INSTALL_TAIL_CHARS;
+      this.installOutput = this.installOutput.slice(-INSTALL_TAIL_CHARS);
+    }
+  };
+
+  /** Every job of the batch errored (infrastructure) without running; nothing left to hand back. */
+  private errorAll(error: string): void {
+    for (const job of this.batch.jobs) {
+      this.reporter.push({ type: 'finish', job_id: job.id, status: 'errored', error: error.slice(0, 4000) });
+    }
+    this.summary.errored = this.batch.jobs.length;
+  }
+
+  private async runJobs(): Promise<BatchSummary> {
+    const jobs = this.batch.jobs;
+    let next = 0;
+    for (; next < jobs.length; next++) {
+      const job = jobs[next] as BatchJob;
+      if (this.reporter.cancelled.has(job.id)) continue;
+      if (this.reporter.yielded || this.drain.aborted || this.stop.aborted) break;
+      if ((await this.runJob(job, next + 1 < jobs.length)) === 'drop') return this.drop();
+    }
+    const result = await this.finish(jobs.slice(next));
+    if (result.dropped) return this.drop();
+    this.log.info('batch done', {
       passed: result.passed,
       failed: result.failed,
       errored: result.errored,
@@ -257,10 +254,132 @@ export async function runBatch(batch: Batch, options: BatchRunnerOptions): Promi
       yielded: result.yielded || undefined,
     });
     return result;
-  } finally {
-    clearInterval(heartbeat);
-    shipper?.stop();
-    prepared?.release();
+  }
+
+  private async runJob(job: BatchJob, more: boolean): Promise<'next' | 'drop'> {
+    const { reporter, shipper, options } = this;
+    reporter.push({ type: 'start', job_id: job.id });
+    const bundleError = this.provisioned?.bundleErrorOf(job);
+    if (bundleError) {
+      // Its test sources could not be provided: an infrastructure error, final when the
+      // bundle itself was refused (another device would refuse it too).
+      reporter.push({
+        type: 'finish',
+        job_id: job.id,
+        status: 'errored',
+        duration_ms: 0,
+        error: bundleError.error,
+        final: bundleError.final || undefined,
+      });
+      this.summary.errored++;
+      this.log.warn('job errored', { job: job.id, error: bundleError.error });
+      return 'next';
+    }
+    this.log.info('job started', { job: job.id, test: job.test_path });
+    this.openLog(job);
+    this.running = { job, cancel: new AbortController() };
+    const output: OutputSink | undefined = shipper && ((stream, text) => shipper.write(job.id, stream, text));
+    const jobCtx: ExecContext = { ...this.ctx, workdir: this.provisioned?.workdirOf(job) };
+    const outcome = await options.executor.run(
+      job,
+      jobCtx,
+      AbortSignal.any([this.stop, this.running.cancel.signal]),
+      output,
+    );
+    const cancelled = this.running.cancel.signal.aborted;
+    this.running = undefined;
+    if (this.dropped) {
+      await outcome.artifacts?.discard().catch(() => {});
+      return 'drop';
+    }
+    if (cancelled) {
+      await outcome.artifacts?.discard().catch(() => {});
+      shipper?.discard(job.id);
+      this.log.info('job cancelled', { job: job.id });
+      return 'next';
+    }
+    await this.keepArtifacts(job, outcome);
+    if (shipper) {
+      const why = outcome.status === 'passed' ? '' : `: ${firstLine(outcome.error) ?? 'no reason given'}`;
+      shipper.write(
+        job.id,
+        'agent',
+        `qgjob-agent: ${outcome.status} in ${formatDuration(outcome.duration_ms)}${why}\n`,
+      );
+      // Past the grace period the wait is short: stopping stays bounded.
+      await shipper.flush(this.stop.aborted ? 1000 : LOG_FLUSH_MS);
+    }
+    reporter.push({
+      type: 'finish',
+      job_id: job.id,
+      status: outcome.status,
+      duration_ms: outcome.duration_ms,
+      error: outcome.error,
+    });
+    this.summary[outcome.status]++;
+    // Ask before starting the next test, so a `yield` takes effect now rather than one test
+    // later. One round trip is nothing next to a real test; very short tests skip the wait
+    // and keep their reports coalesced.
+    if (more && outcome.duration_ms >= ASK_BEFORE_NEXT_MS) await reporter.flush();
+    if (this.dropped) return 'drop';
+    this.log.info(`job ${outcome.status}`, {
+      job: job.id,
+      duration_ms: outcome.duration_ms,
+      error: outcome.status === 'passed' ? undefined : firstLine(outcome.error),
+    });
+    return 'next';
+  }
+
+  /** The server keeps output only for a running run: hold it until the start is acknowledged. */
+  private openLog(job: BatchJob): void {
+    const { shipper, batch, options } = this;
+    if (!shipper) return;
+    shipper.open(job.id, this.reporter.flush());
+    if (this.installOutput) {
+      const cut =
+        this.installCut > 0 ? `[… the first ${this.installCut} characters of the install's output are not kept]\n` : '';
+      shipper.write(job.id, 'install', cut + this.installOutput);
+      this.installOutput = '';
+    }
+    const { device } = options;
+    shipper.write(
+      job.id,
+      'agent',
+      `qgjob-agent: run ${job.attempt} of ${job.test_path} on ${device.target}:${device.name} (batch ${batch.id})\n`,
+    );
+  }
+
+  private async keepArtifacts(job: BatchJob, outcome: RunOutcome): Promise<void> {
+    const { artifacts } = outcome;
+    if (!artifacts) return;
+    const put = this.options.client.putRunArtifact?.bind(this.options.client);
+    if (!put || artifacts.files.length === 0) {
+      await artifacts.discard().catch(() => {});
+      return;
+    }
+    // The server takes artifacts for a running run: its start must have arrived.
+    await this.reporter.flush();
+    const { uploaded, notes } = await uploadArtifacts(put, this.batch.id, job.id, artifacts);
+    for (const note of notes) this.shipper?.write(job.id, 'agent', `qgjob-agent: ${note}\n`);
+    if (uploaded > 0) this.shipper?.write(job.id, 'agent', `qgjob-agent: kept ${uploaded} artifact(s)\n`);
+  }
+
+  private async finish(unstarted: BatchJob[]): Promise<BatchSummary> {
+    const { reporter, summary } = this;
+    const ids = unstarted.filter((job) => !reporter.cancelled.has(job.id)).map((job) => job.id);
+    summary.unstarted = ids.length;
+    reporter.done(ids);
+    await reporter.flush();
+    summary.dropped = this.dropped;
+    summary.yielded = reporter.yielded;
+    return summary;
+  }
+
+  private drop(): BatchSummary {
+    this.summary.dropped = true;
+    const lost = this.reporter.lostSignal;
+    this.log.warn('batch dropped', { reason: lost.aborted ? describe(lost.reason) : 'agent stopped' });
+    return this.summary;
   }
 }
 

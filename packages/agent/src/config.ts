@@ -56,8 +56,14 @@ export interface AgentConfig {
   installTimeoutMs?: number;
   /** Template for the build's location. Default `builds/{app_version_id}.apk`. */
   appPath?: string;
-  /** AppWright: let local tests of this host run at once (each device has its own Appium port). */
+  /** AppWright: start no Appium and route nothing; local tests of this host run at once. */
   localParallel?: boolean;
+  /** AppWright: starts Appium for one device (`--address 127.0.0.1 --port N` appended). Default `npx appium`. */
+  appiumCommand?: string;
+  /** AppWright: where its sessions are opened (the agent listens there). Default 4723. */
+  appiumPort?: number;
+  /** The adb binary. Default `adb`. */
+  adb?: string;
   simTestMs?: number;
   simInstallMs?: number;
   simFail?: RegExp | string;
@@ -103,6 +109,9 @@ export function createExecutor(config: AgentConfig): Executor {
         installCommand: config.installCommand ?? DEFAULTS.installCommand,
         installTimeoutMs,
         localParallel: config.localParallel,
+        appiumCommand: config.appiumCommand,
+        appiumPort: config.appiumPort,
+        adb: config.adb,
       });
     case 'command':
       if (!config.command) throw new TypeError('the command executor needs a command template');

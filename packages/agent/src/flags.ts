@@ -32,6 +32,9 @@ const OPTIONS = {
   'install-timeout': { type: 'string' },
   'app-path': { type: 'string' },
   'local-parallel': { type: 'boolean' },
+  'appium-command': { type: 'string' },
+  'appium-port': { type: 'string' },
+  adb: { type: 'string' },
   'sim-test-ms': { type: 'string' },
   'sim-install-ms': { type: 'string' },
   'sim-fail': { type: 'string' },
@@ -91,6 +94,9 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
   only('command', ['command']);
   only('project', ['appwright']);
   only('local-parallel', ['appwright']);
+  only('appium-command', ['appwright']);
+  only('appium-port', ['appwright']);
+  only('adb', ['appwright']);
   only('install-command', ['appwright', 'command']);
   only('sim-test-ms', ['simulate']);
   only('sim-install-ms', ['simulate']);
@@ -128,6 +134,9 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
     installTimeoutMs: durationFlag('--install-timeout', values['install-timeout'], false),
     appPath,
     localParallel: values['local-parallel'],
+    appiumCommand: nonEmpty('--appium-command', values['appium-command']),
+    appiumPort: portFlag('--appium-port', values['appium-port']),
+    adb: nonEmpty('--adb', values.adb),
     simTestMs: integerFlag('--sim-test-ms', values['sim-test-ms']),
     simInstallMs: integerFlag('--sim-install-ms', values['sim-install-ms']),
     simFail: regexFlag('--sim-fail', values['sim-fail']),
@@ -251,6 +260,15 @@ function integerFlag(flag: string, text: string | undefined): number | undefined
     throw new UsageError(`${flag} must be a whole number of milliseconds (got ${JSON.stringify(text)})`);
   }
   return Number(text);
+}
+
+function portFlag(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const port = Number(text);
+  if (!/^\d+$/.test(text.trim()) || port < 1 || port > 65535) {
+    throw new UsageError(`${flag} must be a TCP port, 1-65535 (got ${JSON.stringify(text)})`);
+  }
+  return port;
 }
 
 function regexFlag(flag: string, text: string | undefined): RegExp | undefined {

@@ -55,10 +55,17 @@ Builds and test sources from the server (qgjob app upload; qgjob submit's bundle
                             agent upload a build once per app version for every agent and read
                             the plan's parallel-session limit; they are never sent to the server.
 
-  appwright: npx appwright test <test_path> --project <project> --workers 1, with CI=true
+  appwright: npx appwright test <test_path> --project <project> --workers 1 --retries 0, with
+  CI=true. On emulators and phones the agent checks the device (adb get-state) and starts Appium
+  for it once per batch; every session AppWright opens goes to that device (appium:udid set) and
+  keeps the batch's install (noReset; the app's data is cleared before each test).
   --project=NAME            AppWright project (default: the device's target)
-  --local-parallel          run emulator/phone tests of this host at once (only when every device
-                            has its own Appium port; by default they take turns on port 4723)
+  --appium-command=COMMAND  starts Appium for one device, --address/--port appended
+                            (default: npx appium, in the test's working directory)
+  --appium-port=PORT        where AppWright dials Appium; the agent listens there (default 4723)
+  --adb=PATH                the adb binary (default: adb on PATH)
+  --local-parallel          start no Appium and route nothing: run emulator/phone tests of this
+                            host at once, each test's config reaching an Appium of its own
 
   command: /bin/sh -c TEMPLATE; exit 0 = passed, other exit = failed
   --command=TEMPLATE        placeholders {test_path} {app_version_id} {device} {target}

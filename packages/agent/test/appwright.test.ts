@@ -1,10 +1,13 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppwrightExecutor } from '../src/executors/appwright.js';
 import { alive, contextFor, neverAborted, tempDir, writeScript } from './fakes.js';
 
-// A fake `npx` first on PATH: it records how it was called and decides by the test path.
+// How the executor runs and ends the test process, with a fake `npx` first on PATH: it
+// records how it was called, decides by the test path and writes the report the agent's
+// Playwright reporter would. Real AppWright and Playwright run in tests/e2e/appwright.test.ts;
+// the Appium routing of emulator tests is tested there and in gateway.test.ts.
 const dir = tempDir();
 const bin = join(dir.path, 'bin');
 const workdir = join(dir.path, 'work');
@@ -22,7 +25,10 @@ pwd > "${log}/$name.cwd"
 env | grep -E '^(QGJOB_|CI=|ANDROID_SERIAL=)' | sort > "${log}/$name.env"
 case "$3" in
   *slow*) sleep 300 & echo $! > "${log}/$name.child"; sleep 300 ;;
-  *fail*) echo "expect(button).toBeVisible() failed" >&2; exit 1 ;;
+  *fail*) echo "expect(button).toBeVisible() failed" >&2
+    printf '%s' '{"status":"failed","errors":[],"tests":[{"title":"logs in","location":{"file":"'"$PWD"'/tests/fail.spec.js","line":3,"column":1},"status":"failed","duration_ms":5,"error":{"message":"Error: expect(button).toBeVisible() failed","location":{"file":"'"$PWD"'/tests/fail.spec.js","line":9,"column":7}},"error_count":1,"failed_in":[{"title":"Expect","category":"expect"}],"attachments":[]}]}' > "$QGJOB_REPORT_FILE"
+    exit 1 ;;
+  *noreport*) echo "Error: Fixture "device" cannot be overridden" >&2; exit 1 ;;
   *crash*) kill -SEGV $$ ;;
 esac
 echo "1 passed"
@@ -44,6 +50,8 @@ const executor = (testTimeoutMs = 10_000) =>
     installCommand: 'adb -s {device} install -r {app_path}',
     installTimeoutMs: 10_000,
     killGraceMs: 1000,
+    // No Appium routing here: these tests are about the test process itself.
+    localParallel: true,
   });
 const ctx = contextFor({ target: 'emulator', name: 'emulator-5554' }, '/builds/v1.apk');
 const job = (path: string) => ({ id: `job-${path}`, test_path: path, priority: 5, attempt: 1 });
@@ -53,7 +61,19 @@ describe('appwright executor', () => {
     const outcome = await executor().run(job('tests/login.spec.js'), ctx, neverAborted);
     expect(outcome.status).toBe('passed');
     const argv = readFileSync(join(log, 'login.spec.js.argv'), 'utf8').trim().split('\n');
-    expect(argv).toEqual(['appwright', 'test', 'tests/login.spec.js', '--project', 'emulator', '--workers', '1']);
+    expect(argv.slice(0, 9)).toEqual([
+      'appwright',
+      'test',
+      'tests/login.spec.js',
+      '--project',
+      'emulator',
+      '--workers',
+      '1',
+      '--retries',
+      '0',
+    ]);
+    expect(argv[9]).toMatch(/^--reporter=list,\/.*reporter\.(ts|js)$/);
+    expect(argv[10]).toBe('--output');
     expect(readFileSync(join(log, 'login.spec.js.cwd'), 'utf8').trim()).toBe(workdir);
     const env = readFileSync(join(log, 'login.spec.js.env'), 'utf8');
     for (const line of [
@@ -79,17 +99,24 @@ describe('appwright executor', () => {
       testTimeoutMs: 10_000,
       installCommand: 'true',
       installTimeoutMs: 1000,
+      localParallel: true,
     });
     await custom.run(job('tests/project.spec.js'), ctx, neverAborted);
     const argv = readFileSync(join(log, 'project.spec.js.argv'), 'utf8').trim().split('\n');
     expect(argv.slice(3, 5)).toEqual(['--project', 'android-pixel']);
   });
 
-  it('maps a non-zero exit to failed, with the end of the output as the error', async () => {
+  it("takes a failed test's verdict, message and location from the report, not the exit code", async () => {
     const outcome = await executor().run(job('tests/fail.spec.js'), ctx, neverAborted);
     expect(outcome.status).toBe('failed');
-    expect(outcome.error).toContain('exited with code 1');
-    expect(outcome.error).toContain('toBeVisible() failed');
+    expect(outcome.error).toBe('Error: expect(button).toBeVisible() failed\n    at tests/fail.spec.js:9:7');
+  });
+
+  it('maps an exit without any test result to errored, with the end of the output', async () => {
+    const outcome = await executor().run(job('tests/noreport.spec.js'), ctx, neverAborted);
+    expect(outcome.status).toBe('errored');
+    expect(outcome.error).toContain('exited with code 1 before any test result');
+    expect(outcome.error).toContain('cannot be overridden');
   });
 
   it('maps a death by signal to errored', async () => {
@@ -130,19 +157,5 @@ describe('appwright executor', () => {
       process.env.PATH = `${bin}:${originalPath}`;
       empty.remove();
     }
-  });
-
-  it('lets emulator tests of one host take turns (one Appium port)', async () => {
-    const ex = executor();
-    const other = contextFor({ target: 'emulator', name: 'emulator-5556' }, '/builds/v1.apk');
-    const controller = new AbortController();
-    const first = ex.run(job('tests/slow3.spec.js'), ctx, controller.signal);
-    await new Promise((r) => setTimeout(r, 300));
-    const second = ex.run(job('tests/second.spec.js'), other, neverAborted);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(existsSync(join(log, 'second.spec.js.argv'))).toBe(false);
-    controller.abort(new Error('stop'));
-    expect((await first).status).toBe('errored');
-    expect((await second).status).toBe('passed');
   });
 });

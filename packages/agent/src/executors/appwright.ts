@@ -1,18 +1,44 @@
 /**
- * The default executor: each test is `npx appwright test <path> --project <project>
- * --workers 1` in --workdir (`--project NAME` as two arguments: AppWright rejects
- * `--project=NAME`). AppWright has no per-test timeout of its own, so --test-timeout kills
- * the whole process group. Local AppWright runs share Appium's port 4723, so emulator and
- * device tests of one host take turns (unless localParallel); BrowserStack sessions do not.
+ * The default executor: real AppWright. Each test is `npx appwright test <path> --project
+ * <project> --workers 1 --retries 0` in the job's working directory (`--project NAME` as two
+ * arguments: AppWright rejects `--project=NAME`), with the agent's reporter beside the list
+ * reporter and an output folder of its own.
+ *
+ * On emulators and phones (see appwright/gateway.ts for why):
+ * - prepare (once per batch): `adb get-state` (a missing device runs no test), then an
+ *   Appium server for this device;
+ * - each test: the Appium port AppWright dials (4723) routes to that server, with the
+ *   leased udid and the batch's install kept; AppWright's own `npx appium` calls are
+ *   answered by a shim. Local tests of a host take turns on that port.
+ * - verdict: from the reporter (appwright/verdict.ts); a failed test whose device is gone
+ *   afterwards is `errored`, not `failed`.
+ * BrowserStack sessions go to BrowserStack's hub and run at once.
+ * With `localParallel` the agent starts no Appium and routes nothing: each test's config
+ * must reach an Appium of its own.
  */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { BatchJob } from '@qgjob/protocol';
+import { type AppiumServer, startAppium } from '../appwright/appium-server.js';
+import { clearAppData, deviceProblem } from '../appwright/device.js';
+import { GatewayPortError, SessionGateway } from '../appwright/gateway.js';
+import { gatherArtifacts, runFolder } from '../appwright/output.js';
+import { npxShimDir, withShim } from '../appwright/shim.js';
+import { readReport, verdictOf } from '../appwright/verdict.js';
+import { runnerVersions } from '../appwright/versions.js';
 import { describe } from '../errors.js';
 import { testEnv } from './env.js';
 import { runInstallCommand } from './install.js';
 import { Mutex } from './mutex.js';
 import { runOutcome } from './outcome.js';
 import { runProcess } from './process.js';
-import type { ExecContext, Executor, InstallOutcome, OutputSink, RunOutcome } from './types.js';
+import type { ExecContext, Executor, InstallOutcome, OutputSink, Prepared, RunOutcome, StartupNote } from './types.js';
+
+export const DEFAULT_APPIUM_COMMAND = 'npx appium';
+/** The port AppWright's emulator and local-device providers always dial. */
+export const APPWRIGHT_APPIUM_PORT = 4723;
+/** UiAutomator2's host ports: one per device slot of this agent, from here. */
+const SYSTEM_PORT_BASE = 8200;
 
 export interface AppwrightOptions {
   workdir: string;
@@ -21,16 +47,69 @@ export interface AppwrightOptions {
   testTimeoutMs: number;
   installCommand: string;
   installTimeoutMs: number;
-  /** Let local tests of this host run at once (each device has its own Appium port). */
+  /** Start no Appium and route nothing: each test reaches its own Appium (its config must say where). */
   localParallel?: boolean;
   killGraceMs?: number;
+  /** Starts Appium for one device; `--address 127.0.0.1 --port N` is appended. Default `npx appium`. */
+  appiumCommand?: string;
+  /** Where AppWright dials Appium. Default 4723. */
+  appiumPort?: number;
+  appiumStartTimeoutMs?: number;
+  /** The adb binary. Default `adb` (on PATH). */
+  adb?: string;
 }
 
 export class AppwrightExecutor implements Executor {
   readonly name = 'appwright';
   private readonly appiumPort = new Mutex();
+  private readonly gateway: SessionGateway;
+  private readonly servers = new Map<string, AppiumServer>();
+  private readonly systemPorts = new Map<string, number>();
 
-  constructor(private readonly options: AppwrightOptions) {}
+  constructor(private readonly options: AppwrightOptions) {
+    this.gateway = new SessionGateway(options.appiumPort ?? APPWRIGHT_APPIUM_PORT);
+  }
+
+  startupNotes(): StartupNote[] {
+    const found = runnerVersions(this.options.workdir);
+    const fields = { appwright: found.appwright ?? 'not found', playwright: found.playwright ?? 'not found' };
+    return [
+      { level: 'info', message: 'appwright runner', fields: { ...fields, workdir: this.options.workdir } },
+      ...found.notes.map((note) => ({ ...note, message: `appwright ${found.appwright ?? ''}: ${note.message}` })),
+    ];
+  }
+
+  private routed(ctx: ExecContext): boolean {
+    return ctx.device.target !== 'browserstack' && !this.options.localParallel;
+  }
+
+  async prepare(ctx: ExecContext, signal: AbortSignal, output?: OutputSink): Promise<Prepared> {
+    if (!this.routed(ctx)) return { ok: true, close: async () => {} };
+    const adb = this.options.adb ?? 'adb';
+    const problem = await deviceProblem(adb, ctx.device.name, signal);
+    if (problem) return { ok: false, error: problem };
+    try {
+      const server = await startAppium({
+        command: this.options.appiumCommand ?? DEFAULT_APPIUM_COMMAND,
+        cwd: ctx.workdir ?? this.options.workdir,
+        env: testEnv(ctx),
+        startTimeoutMs: this.options.appiumStartTimeoutMs ?? 60_000,
+        killGraceMs: this.options.killGraceMs,
+        output,
+        signal,
+      });
+      this.servers.set(ctx.batch.id, server);
+      return {
+        ok: true,
+        close: async () => {
+          this.servers.delete(ctx.batch.id);
+          await server.stop();
+        },
+      };
+    } catch (error) {
+      return { ok: false, error: `${describe(error)}` };
+    }
+  }
 
   install(ctx: ExecContext, signal: AbortSignal, output?: OutputSink): Promise<InstallOutcome> {
     const { installCommand, workdir, installTimeoutMs, killGraceMs } = this.options;
@@ -42,25 +121,130 @@ export class AppwrightExecutor implements Executor {
   }
 
   async run(job: BatchJob, ctx: ExecContext, signal: AbortSignal, output?: OutputSink): Promise<RunOutcome> {
-    const shared = ctx.device.target !== 'browserstack' && !this.options.localParallel;
-    if (shared && !(await this.appiumPort.acquire(signal))) {
+    const routed = this.routed(ctx);
+    if (routed && !(await this.appiumPort.acquire(signal))) {
       return { status: 'errored', duration_ms: 0, error: `killed before it started: ${describe(signal.reason)}` };
     }
     try {
-      const project = this.options.project ?? ctx.device.target;
+      return await this.runTest(job, ctx, signal, routed, output);
+    } finally {
+      if (routed) this.appiumPort.release();
+    }
+  }
+
+  private async runTest(
+    job: BatchJob,
+    ctx: ExecContext,
+    signal: AbortSignal,
+    routed: boolean,
+    output?: OutputSink,
+  ): Promise<RunOutcome> {
+    const workdir = ctx.workdir ?? this.options.workdir;
+    const adb = this.options.adb ?? 'adb';
+    const serial = ctx.device.name;
+    const server = this.servers.get(ctx.batch.id);
+    if (routed && !server) return { status: 'errored', duration_ms: 0, error: `no Appium is running for ${serial}` };
+    if (routed) {
+      try {
+        await this.gateway.listen();
+      } catch (error) {
+        return {
+          status: 'errored',
+          duration_ms: 0,
+          error: error instanceof GatewayPortError ? error.message : describe(error),
+        };
+      }
+    }
+    const route =
+      routed && server
+        ? this.gateway.attach({
+            upstream: server.url,
+            serial,
+            systemPort: this.systemPort(serial),
+            note: (text) => output?.('stdout', text),
+            beforeSession: async (caps) => {
+              const pkg = caps['appium:appPackage'];
+              return typeof pkg === 'string' ? clearAppData(adb, serial, pkg, signal) : undefined;
+            },
+          })
+        : undefined;
+    const folder = await runFolder();
+    const project = this.options.project ?? ctx.device.target;
+    let env: NodeJS.ProcessEnv = { ...testEnv(ctx, job), QGJOB_REPORT_FILE: folder.reportFile };
+    if (routed) env = withShim(env, npxShimDir(), this.gateway.port);
+    try {
       const result = await runProcess({
         command: 'npx',
-        args: ['appwright', 'test', job.test_path, '--project', project, '--workers', '1'],
-        cwd: ctx.workdir ?? this.options.workdir,
-        env: testEnv(ctx, job),
+        args: [
+          'appwright',
+          'test',
+          job.test_path,
+          '--project',
+          project,
+          '--workers',
+          '1',
+          '--retries',
+          '0',
+          `--reporter=list,${REPORTER}`,
+          '--output',
+          folder.outputDir,
+        ],
+        cwd: workdir,
+        env,
         timeoutMs: this.options.testTimeoutMs,
         signal,
         killGraceMs: this.options.killGraceMs,
         onOutput: output,
       });
-      return runOutcome(result, { what: 'npx appwright', timeoutMs: this.options.testTimeoutMs });
+      await route?.detach();
+      const fallback = runOutcome(result, { what: 'npx appwright', timeoutMs: this.options.testTimeoutMs });
+      const report = await readReport(folder.reportFile);
+      const artifacts = await gatherArtifacts(folder, report);
+      // Killed, timed out, could not start: the process says more than any report.
+      if (result.end.kind !== 'exit' || !report) {
+        const error =
+          result.end.kind === 'exit' && !report && result.end.code !== 0
+            ? `npx appwright exited with code ${result.end.code} before any test result:\n${result.output.trim().slice(-2000)}`
+            : fallback.error;
+        return { ...fallback, status: fallback.status === 'passed' ? 'passed' : 'errored', error, artifacts };
+      }
+      const verdict = verdictOf(report, workdir);
+      if (verdict.status === 'failed' && routed) {
+        const gone = await deviceProblem(adb, serial, signal);
+        if (gone)
+          return {
+            status: 'errored',
+            duration_ms: result.duration_ms,
+            error: `${gone} after the test failed:\n${verdict.error}`,
+            artifacts,
+          };
+      }
+      return { status: verdict.status, duration_ms: result.duration_ms, error: verdict.error, artifacts };
     } finally {
-      if (shared) this.appiumPort.release();
+      await route?.detach();
     }
   }
+
+  private systemPort(serial: string): number {
+    let port = this.systemPorts.get(serial);
+    if (port === undefined) {
+      port = SYSTEM_PORT_BASE + this.systemPorts.size;
+      this.systemPorts.set(serial, port);
+    }
+    return port;
+  }
+
+  /** Stops listening on the Appium port (the agent is stopping). */
+  close(): Promise<void> {
+    return this.gateway.close();
+  }
 }
+
+/** The reporter, compiled (dist) or as source (tests run the sources; Playwright loads TypeScript). */
+const REPORTER = ((): string => {
+  for (const ext of ['js', 'ts']) {
+    const file = fileURLToPath(new URL(`../appwright/reporter.${ext}`, import.meta.url));
+    if (existsSync(file)) return file;
+  }
+  return fileURLToPath(new URL('../appwright/reporter.js', import.meta.url));
+})();

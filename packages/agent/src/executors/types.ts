@@ -25,6 +25,24 @@ export interface RunOutcome {
   status: FinishStatus;
   duration_ms: number;
   error?: string;
+  /** Files the test left (screenshots, videos, traces), uploaded with the run. */
+  artifacts?: RunArtifacts;
+}
+
+export interface RunArtifacts {
+  /** `name`: the file's path under the run's output directory (POSIX). */
+  files: Array<{ name: string; path: string; contentType?: string }>;
+  /** Removes them once uploaded. */
+  discard(): Promise<void>;
+}
+
+/** A device readied for a batch (`Executor.prepare`), or why it could not be. */
+export type Prepared = { ok: true; close(): Promise<void> } | { ok: false; error: string };
+
+export interface StartupNote {
+  level: 'info' | 'warn';
+  message: string;
+  fields?: Record<string, unknown>;
 }
 
 /** Receives output as it is produced (decoded UTF-8, split anywhere but inside a character). */
@@ -34,6 +52,15 @@ export interface Executor {
   readonly name: string;
   /** False when it never runs the test's code (simulate): a bundle's npm dependencies are then not installed. */
   readonly runsTests?: boolean;
+  /**
+   * Readies the device before a batch (checks it is there, starts what its tests talk to);
+   * not ok: the batch's jobs error and no test runs. `close` undoes it after the batch.
+   */
+  prepare?(ctx: ExecContext, signal: AbortSignal, output?: OutputSink): Promise<Prepared>;
+  /** What the agent says about this executor when it starts (versions found, limits). */
+  startupNotes?(): StartupNote[];
+  /** Releases what the executor holds for the agent's lifetime (a listening port). */
+  close?(): Promise<void>;
   /** Puts the batch's app on the device. Aborting `signal` kills the install. */
   install(ctx: ExecContext, signal: AbortSignal, output?: OutputSink): Promise<InstallOutcome>;
   /** Runs one test. Never throws; aborting `signal` kills it and yields `errored`. */
