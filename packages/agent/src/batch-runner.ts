@@ -195,8 +195,13 @@ export class BatchRun {
     if (this.dropped) return 'drop';
     if (this.stop.aborted) return 'end';
     if (prepared && !prepared.ok) {
+      // Each job gets a run that errored (infrastructure): it counts against the job's
+      // budget and is retried with backoff elsewhere, instead of coming back here at once.
       this.log.warn('device not ready', { error: firstLine(prepared.error) });
-      this.errorAll(`device not ready: ${prepared.error}`);
+      const error = `device not ready: ${prepared.error}`;
+      if (batch.install) this.reporter.push({ type: 'install', ok: false, duration_ms: 0, error });
+      for (const job of batch.jobs) this.reporter.push({ type: 'start', job_id: job.id });
+      this.errorAll(error);
       return 'failed';
     }
     // A build that could not be fetched (or uploaded to BrowserStack) fails like an install.

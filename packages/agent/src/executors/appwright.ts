@@ -59,15 +59,34 @@ export interface AppwrightOptions {
   adb?: string;
 }
 
+/**
+ * One listener per port in this process, shared by every agent in it (the port is the
+ * host's): their local tests take turns on it.
+ */
+const ports = new Map<number, { gateway: SessionGateway; turn: Mutex; users: number }>();
+
+function sharedPort(port: number) {
+  let shared = ports.get(port);
+  if (!shared) {
+    shared = { gateway: new SessionGateway(port), turn: new Mutex(), users: 0 };
+    ports.set(port, shared);
+  }
+  shared.users++;
+  return shared;
+}
+
 export class AppwrightExecutor implements Executor {
   readonly name = 'appwright';
-  private readonly appiumPort = new Mutex();
+  private readonly appiumPort: Mutex;
   private readonly gateway: SessionGateway;
   private readonly servers = new Map<string, AppiumServer>();
   private readonly systemPorts = new Map<string, number>();
+  private closed = false;
 
   constructor(private readonly options: AppwrightOptions) {
-    this.gateway = new SessionGateway(options.appiumPort ?? APPWRIGHT_APPIUM_PORT);
+    const shared = sharedPort(options.appiumPort ?? APPWRIGHT_APPIUM_PORT);
+    this.gateway = shared.gateway;
+    this.appiumPort = shared.turn;
   }
 
   startupNotes(): StartupNote[] {
@@ -234,9 +253,14 @@ export class AppwrightExecutor implements Executor {
     return port;
   }
 
-  /** Stops listening on the Appium port (the agent is stopping). */
-  close(): Promise<void> {
-    return this.gateway.close();
+  /** Stops listening on the Appium port once no agent of this process uses it. */
+  async close(): Promise<void> {
+    const shared = ports.get(this.gateway.port);
+    if (this.closed || !shared) return;
+    this.closed = true;
+    if (--shared.users > 0) return;
+    ports.delete(this.gateway.port);
+    await shared.gateway.close();
   }
 }
 

@@ -319,9 +319,15 @@ export class Scheduler {
     const starts: string[] = [];
     const passes: { jobId: string; durationMs: number | null }[] = [];
     const others: Extract<BatchEvent, { type: 'finish' }>[] = [];
+    // A failed install installed nothing: no run of the batch is marked app_installed.
+    let installed = batch.install;
     for (const event of events) {
       if (event.type === 'install') {
-        if (!event.ok) await agents.forgetInstall(tx, batch.device_id, batch.org_id, batch.app_version_id);
+        if (!event.ok) {
+          await agents.forgetInstall(tx, batch.device_id, batch.org_id, batch.app_version_id);
+          if (installed) await batches.markNotInstalled(tx, batch.id);
+          installed = false;
+        }
       } else if (event.type === 'start') {
         starts.push(event.job_id);
       } else if (event.status === 'passed') {
@@ -337,7 +343,7 @@ export class Scheduler {
         batchId: batch.id,
         agent: batch.agent_name,
         device: batch.device_name,
-        batchInstalled: batch.install,
+        batchInstalled: installed,
       });
       for (const r of started) {
         this.metrics.queueWait.observe({ target: batch.target }, Math.max(0, r.wait_ms) / 1000);

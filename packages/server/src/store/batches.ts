@@ -155,6 +155,11 @@ export async function extendLease(q: Queryable, id: string, leaseMs: number): Pr
   return (rows[0] as { lease_expires_at: Date }).lease_expires_at;
 }
 
+/** The batch's install failed (or never happened): none of its runs installed the app. */
+export async function markNotInstalled(q: Queryable, id: string): Promise<void> {
+  await q.query('UPDATE batches SET install = false WHERE id = $1', [id]);
+}
+
 export async function endBatch(q: Queryable, id: string, state: 'done' | 'expired'): Promise<void> {
   await q.query(`UPDATE batches SET state = $2, finished_at = now() WHERE id = $1 AND state = 'active'`, [id, state]);
 }
