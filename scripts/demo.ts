@@ -25,7 +25,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const cli = join(root, 'packages/cli/dist/main.js');
 const installMs = Number(process.env.DEMO_INSTALL_MS ?? 1500);
 const testMs = Number(process.env.DEMO_TEST_MS ?? 400);
-const failPattern = process.env.DEMO_FAIL ?? 'settings';
+const failPattern = process.env.DEMO_FAIL ?? 'checkout';
 const tty = process.stdout.isTTY;
 
 const submissions = [
