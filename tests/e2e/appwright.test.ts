@@ -17,7 +17,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger, parseDevice, type RunningAgent, startAgent } from '../../packages/agent/src/index.js';
 import { createHost, readEvents, setDeviceState, writePretendApk } from '../fixtures/uia2/host.mjs';
 import { runCli } from '../helpers/cli.js';
-import { waitForJobs } from '../helpers/jobs.js';
+import { until, waitForJobs } from '../helpers/jobs.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const root = new URL('../..', import.meta.url).pathname;
@@ -244,13 +244,3 @@ describe('the device check before a batch', () => {
     }
   });
 });
-
-async function until<T>(check: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}

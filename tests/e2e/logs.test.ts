@@ -12,17 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger, type RunningAgent, startAgent } from '../../packages/agent/src/index.js';
 import { runCli } from '../helpers/cli.js';
 import { adapters } from '../helpers/db.js';
+import { until } from '../helpers/jobs.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-
-async function until<T>(check: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe.each(adapters)('run logs end to end on $name', (adapter) => {
   let server: TestServer;

@@ -3,17 +3,8 @@ import { ApiError, QgjobClient } from '@qgjob/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type SimAgent, startSimAgent } from '../helpers/agent.js';
 import { adapters } from '../helpers/db.js';
+import { until } from '../helpers/jobs.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-
-async function until<T>(check: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe.each(adapters)('reliability end to end on $name', (adapter) => {
   let server: TestServer;

@@ -13,3 +13,18 @@ export async function waitForJobs(client: QgjobClient, ids: string[], timeoutMs 
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** Polls `check` every `everyMs` until it returns something truthy, which it resolves with. */
+export async function until<T>(
+  check: () => Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+  everyMs = 25,
+): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > end) throw new Error(`timed out waiting after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
