@@ -187,7 +187,7 @@ describe('real AppWright through qgjob-agent', () => {
   it('errors a job whose device takes no session, and passes it on another agent’s device', async () => {
     const client = await setUp(['emulator-5554', 'emulator-5556']);
     await setDeviceState(host.stateDir, 'emulator-5554', { sessionError: true });
-    await agent('broken', 'emulator-5554');
+    const broken = await agent('broken', 'emulator-5554');
     const [job] = (await client.submit({ org_id: 'acme', app_version_id: 'v1', tests: ['tests/onboarding.spec.js'] }))
       .jobs;
     const first = await until(async () => {
@@ -198,6 +198,8 @@ describe('real AppWright through qgjob-agent', () => {
     expect(first.runs[0]?.error).toMatch(
       /^AppWright's device fixture failed, so the test never ran: .*session could not be created/s,
     );
+    // The broken host goes away, so the retry cannot land on it again.
+    await broken.stop();
     await agent('healthy', 'emulator-5556');
     const [done] = await waitForJobs(client, [job?.id as string], 90_000);
     expect(done?.status).toBe('passed');

@@ -27,6 +27,7 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
+import { describe } from '../errors.js';
 
 export interface GatewayRoute {
   /** The device's Appium server, e.g. `http://127.0.0.1:41234`. */
@@ -200,12 +201,6 @@ export function rewriteCapabilities(body: unknown, route: Pick<GatewayRoute, 'se
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function describe(error: unknown): string {
-  const code = (error as { code?: string })?.code;
-  const message = error instanceof Error ? error.message : String(error);
-  return code && !message.includes(code) ? `${code} ${message}` : message;
 }
 
 function answer(res: ServerResponse, status: number, error: string, message: string): void {

@@ -21,17 +21,17 @@ import { fileURLToPath } from 'node:url';
 import type { BatchJob } from '@qgjob/protocol';
 import { type AppiumServer, startAppium } from '../appwright/appium-server.js';
 import { clearAppData, deviceProblem } from '../appwright/device.js';
-import { GatewayPortError, SessionGateway } from '../appwright/gateway.js';
+import { type Attachment, GatewayPortError, SessionGateway } from '../appwright/gateway.js';
 import { gatherArtifacts, runFolder } from '../appwright/output.js';
 import { npxShimDir, withShim } from '../appwright/shim.js';
-import { readReport, verdictOf } from '../appwright/verdict.js';
+import { readReport, type Verdict, verdictOf } from '../appwright/verdict.js';
 import { runnerVersions } from '../appwright/versions.js';
 import { describe } from '../errors.js';
 import { testEnv } from './env.js';
 import { runInstallCommand } from './install.js';
 import { Mutex } from './mutex.js';
 import { runOutcome } from './outcome.js';
-import { runProcess } from './process.js';
+import { type ProcessResult, runProcess } from './process.js';
 import type { ExecContext, Executor, InstallOutcome, OutputSink, Prepared, RunOutcome, StartupNote } from './types.js';
 
 export const DEFAULT_APPIUM_COMMAND = 'npx appium';
@@ -75,12 +75,23 @@ function sharedPort(port: number) {
   return shared;
 }
 
+/** UiAutomator2's host port of each device of this host, kept for the process's life. */
+const systemPorts = new Map<string, number>();
+
+function systemPort(serial: string): number {
+  let port = systemPorts.get(serial);
+  if (port === undefined) {
+    port = SYSTEM_PORT_BASE + systemPorts.size;
+    systemPorts.set(serial, port);
+  }
+  return port;
+}
+
 export class AppwrightExecutor implements Executor {
   readonly name = 'appwright';
   private readonly appiumPort: Mutex;
   private readonly gateway: SessionGateway;
   private readonly servers = new Map<string, AppiumServer>();
-  private readonly systemPorts = new Map<string, number>();
   private closed = false;
 
   constructor(private readonly options: AppwrightOptions) {
@@ -104,8 +115,7 @@ export class AppwrightExecutor implements Executor {
 
   async prepare(ctx: ExecContext, signal: AbortSignal, output?: OutputSink): Promise<Prepared> {
     if (!this.routed(ctx)) return { ok: true, close: async () => {} };
-    const adb = this.options.adb ?? 'adb';
-    const problem = await deviceProblem(adb, ctx.device.name, signal);
+    const problem = await deviceProblem(this.adb, ctx.device.name, signal);
     if (problem) return { ok: false, error: problem };
     try {
       const server = await startAppium({
@@ -158,55 +168,18 @@ export class AppwrightExecutor implements Executor {
     routed: boolean,
     output?: OutputSink,
   ): Promise<RunOutcome> {
+    const route = routed ? await this.attach(ctx, signal, output) : undefined;
+    if (typeof route === 'string') return { status: 'errored', duration_ms: 0, error: route };
     const workdir = ctx.workdir ?? this.options.workdir;
-    const adb = this.options.adb ?? 'adb';
-    const serial = ctx.device.name;
-    const server = this.servers.get(ctx.batch.id);
-    if (routed && !server) return { status: 'errored', duration_ms: 0, error: `no Appium is running for ${serial}` };
-    if (routed) {
-      try {
-        await this.gateway.listen();
-      } catch (error) {
-        return {
-          status: 'errored',
-          duration_ms: 0,
-          error: error instanceof GatewayPortError ? error.message : describe(error),
-        };
-      }
-    }
-    const route =
-      routed && server
-        ? this.gateway.attach({
-            upstream: server.url,
-            serial,
-            systemPort: this.systemPort(serial),
-            note: (text) => output?.('stdout', text),
-            beforeSession: async (caps) => {
-              const pkg = caps['appium:appPackage'];
-              return typeof pkg === 'string' ? clearAppData(adb, serial, pkg, signal) : undefined;
-            },
-          })
-        : undefined;
     const folder = await runFolder();
-    const project = this.options.project ?? ctx.device.target;
     let env: NodeJS.ProcessEnv = { ...testEnv(ctx, job), QGJOB_REPORT_FILE: folder.reportFile };
     if (routed) env = withShim(env, npxShimDir(), this.gateway.port);
     try {
       const result = await runProcess({
         command: 'npx',
         args: [
-          'appwright',
-          'test',
-          job.test_path,
-          '--project',
-          project,
-          '--workers',
-          '1',
-          '--retries',
-          '0',
-          `--reporter=list,${REPORTER}`,
-          '--output',
-          folder.outputDir,
+          ...['appwright', 'test', job.test_path, '--project', this.options.project ?? ctx.device.target],
+          ...['--workers', '1', '--retries', '0', `--reporter=list,${REPORTER}`, '--output', folder.outputDir],
         ],
         cwd: workdir,
         env,
@@ -215,42 +188,61 @@ export class AppwrightExecutor implements Executor {
         killGraceMs: this.options.killGraceMs,
         onOutput: output,
       });
-      await route?.detach();
-      const fallback = runOutcome(result, { what: 'npx appwright', timeoutMs: this.options.testTimeoutMs });
       const report = await readReport(folder.reportFile);
       const artifacts = await gatherArtifacts(folder, report);
-      // Killed, timed out, could not start: the process says more than any report.
-      if (result.end.kind !== 'exit' || !report) {
-        const error =
-          result.end.kind === 'exit' && !report && result.end.code !== 0
-            ? `npx appwright exited with code ${result.end.code} before any test result:\n${result.output.trim().slice(-2000)}`
-            : fallback.error;
-        return { ...fallback, status: fallback.status === 'passed' ? 'passed' : 'errored', error, artifacts };
-      }
-      const verdict = verdictOf(report, workdir);
-      if (verdict.status === 'failed' && routed) {
-        const gone = await deviceProblem(adb, serial, signal);
+      const outcome = report && result.end.kind === 'exit' ? verdictOf(report, workdir) : this.noVerdict(result);
+      if (outcome.status === 'failed' && routed) {
+        // A red test on a device that is gone now is the device's fault, not the test's.
+        const gone = await deviceProblem(this.adb, ctx.device.name, signal);
         if (gone)
           return {
             status: 'errored',
             duration_ms: result.duration_ms,
-            error: `${gone} after the test failed:\n${verdict.error}`,
+            error: `${gone} after the test failed:\n${outcome.error}`,
             artifacts,
           };
       }
-      return { status: verdict.status, duration_ms: result.duration_ms, error: verdict.error, artifacts };
+      return { status: outcome.status, duration_ms: result.duration_ms, error: outcome.error, artifacts };
     } finally {
       await route?.detach();
     }
   }
 
-  private systemPort(serial: string): number {
-    let port = this.systemPorts.get(serial);
-    if (port === undefined) {
-      port = SYSTEM_PORT_BASE + this.systemPorts.size;
-      this.systemPorts.set(serial, port);
+  /** Routes the Appium port to the batch's server for this device; a string says why not. */
+  private async attach(ctx: ExecContext, signal: AbortSignal, output?: OutputSink): Promise<Attachment | string> {
+    const serial = ctx.device.name;
+    const server = this.servers.get(ctx.batch.id);
+    if (!server) return `no Appium is running for ${serial}`;
+    try {
+      await this.gateway.listen();
+    } catch (error) {
+      return error instanceof GatewayPortError ? error.message : describe(error);
     }
-    return port;
+    return this.gateway.attach({
+      upstream: server.url,
+      serial,
+      systemPort: systemPort(serial),
+      note: (text) => output?.('stdout', text),
+      beforeSession: async (caps) => {
+        const pkg = caps['appium:appPackage'];
+        return typeof pkg === 'string' ? clearAppData(this.adb, serial, pkg, signal) : undefined;
+      },
+    });
+  }
+
+  /** Killed, timed out, could not start, or no report: the process says more than any report. */
+  private noVerdict(result: ProcessResult): Verdict {
+    const fallback = runOutcome(result, { what: 'npx appwright', timeoutMs: this.options.testTimeoutMs });
+    if (result.end.kind !== 'exit' || fallback.status === 'passed') return fallback;
+    const tail = result.output.trim().slice(-2000);
+    return {
+      status: 'errored',
+      error: `npx appwright exited with code ${result.end.code} before any test result:\n${tail}`,
+    };
+  }
+
+  private get adb(): string {
+    return this.options.adb ?? 'adb';
   }
 
   /** Stops listening on the Appium port once no agent of this process uses it. */
