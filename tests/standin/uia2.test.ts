@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebDriver from 'webdriver';
-import { createHost, readEvents, writePretendApk } from '../fixtures/uia2/host.mjs';
+import { createHost, readEvents, setDeviceState, writePretendApk } from '../fixtures/uia2/host.mjs';
 import { runCommand } from '../helpers/process.js';
 
 const standin = new URL('../fixtures/uia2/', import.meta.url).pathname;
@@ -117,12 +117,14 @@ describe('Android stand-in', () => {
     await expect(session({ 'appium:udid': 'emulator-5558' })).rejects.toThrow(
       /A new session could not be created. Details: Device emulator-5558 was not in the list of connected devices/,
     );
+    for (const serial of ['emulator-5554', 'emulator-5556']) await setDeviceState(dir, serial, { state: 'offline' });
+    await expect(session({})).rejects.toThrow(/Could not find a connected Android device in 300ms/);
     const state = await adb('-s', 'emulator-5558', 'get-state');
     expect([state.code, state.stderr]).toEqual([1, 'error: device offline\n']);
     const missing = await adb('-s', 'emulator-9999', 'get-state');
     expect([missing.code, missing.stderr]).toEqual([1, "error: device 'emulator-9999' not found\n"]);
     expect((await adb('devices')).stdout).toBe(
-      'List of devices attached\nemulator-5554\tdevice\nemulator-5556\tdevice\nemulator-5558\toffline\n\n',
+      'List of devices attached\nemulator-5554\toffline\nemulator-5556\toffline\nemulator-5558\toffline\n\n',
     );
   });
 });
