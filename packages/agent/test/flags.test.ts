@@ -78,6 +78,15 @@ describe('flags', () => {
     expect(usage([...base, '--bogus'])).toBe('unknown flag --bogus (see qgjob-agent --help)');
   });
 
+  it('takes the Appium settings of the appwright executor, and names a bad one', () => {
+    const c = config([...base, '--appium-command=node appium.mjs', '--appium-port=4724', '--adb=/opt/sdk/adb']);
+    expect([c.appiumCommand, c.appiumPort, c.adb]).toEqual(['node appium.mjs', 4724, '/opt/sdk/adb']);
+    expect(usage([...base, '--appium-port=0'])).toBe('--appium-port must be a TCP port, 1-65535 (got "0")');
+    expect(usage([...base, '--executor=simulate', '--adb=adb'])).toBe(
+      '--adb applies only to --executor=appwright (the executor is simulate)',
+    );
+  });
+
   it('answers --help and --version', () => {
     expect(parseFlags(['--help']).kind).toBe('help');
     expect(parseFlags(['-h']).kind).toBe('help');
