@@ -196,7 +196,7 @@ describe('real AppWright through qgjob-agent', () => {
     }, 60_000);
     expect(first.runs[0]?.device).toBe('emulator-5554');
     expect(first.runs[0]?.error).toMatch(
-      /^AppWright's device fixture failed, so the test never ran: .*session could not be created/s,
+      /^AppWright's device fixture failed, so the test never ran: Error: Failed to create session\..*instrumentation process cannot be initialized/s,
     );
     // The broken host goes away, so the retry cannot land on it again.
     await broken.stop();

@@ -113,9 +113,17 @@ describe('Android stand-in', () => {
     expect(await installs()).toEqual(['emulator-5556:adb']);
   });
 
+  it('fast-resets by default: a build of the same version kept in place, its data cleared', async () => {
+    await adb('-s', 'emulator-5554', 'install', '-r', apk);
+    const client = await session({});
+    await client.deleteSession();
+    expect(await installs()).toEqual(['emulator-5554:adb']);
+    expect((await readEvents(dir)).filter((e) => e.t === 'clear').map((e) => e.by)).toEqual(['uiautomator2']);
+  });
+
   it("refuses sessions with Appium's words: an unknown or offline udid, no device at all", async () => {
     await expect(session({ 'appium:udid': 'emulator-5558' })).rejects.toThrow(
-      /A new session could not be created. Details: Device emulator-5558 was not in the list of connected devices/,
+      /Original error: Device emulator-5558 was not in the list of connected devices/,
     );
     for (const serial of ['emulator-5554', 'emulator-5556']) await setDeviceState(dir, serial, { state: 'offline' });
     await expect(session({})).rejects.toThrow(/Could not find a connected Android device in 300ms/);
