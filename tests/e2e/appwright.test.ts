@@ -190,10 +190,7 @@ describe('real AppWright through qgjob-agent', () => {
     const broken = await agent('broken', 'emulator-5554');
     const [job] = (await client.submit({ org_id: 'acme', app_version_id: 'v1', tests: ['tests/onboarding.spec.js'] }))
       .jobs;
-    const first = await until(async () => {
-      const j = await client.getJob(job?.id as string);
-      return j.runs[0]?.status === 'errored' ? j : undefined;
-    }, 60_000);
+    const first = await firstErrored(client, job?.id as string);
     expect(first.runs[0]?.device).toBe('emulator-5554');
     expect(first.runs[0]?.error).toMatch(
       /^AppWright's device fixture failed, so the test never ran: Error: Failed to create session\..*instrumentation process cannot be initialized/s,
@@ -206,43 +203,26 @@ describe('real AppWright through qgjob-agent', () => {
     const passed = done?.runs.find((r) => r.status === 'passed');
     expect(passed?.device).toBe('emulator-5556');
   }, 240_000);
-});
 
-describe('the device check before a batch', () => {
   it("runs no test on a device adb does not see: errored with adb's words", async () => {
-    host = await createHost(await mkdtemp(join(dir, 'host-')), [{ serial: 'emulator-5554', state: 'device' }]);
-    Object.assign(process.env, host.env);
-    const server = await startTestServer();
-    const running = startAgent({
-      server: server.url,
-      name: 'missing',
-      devices: [parseDevice('emulator:emulator-5560')],
-      executor: 'appwright',
-      workdir: project,
-      appiumCommand: `node ${join(standin, 'appium.mjs')}`,
-      cacheDir: join(dir, 'cache-missing'),
-      logger: createLogger({ level: (process.env.QGJOB_AGENT_LOG as 'info' | undefined) ?? 'silent' }),
-    });
-    try {
-      await running.ready;
-      const client = new QgjobClient({ server: server.url });
-      const [job] = (await client.submit({ org_id: 'acme', app_version_id: 'v1', tests: ['tests/onboarding.spec.js'] }))
-        .jobs;
-      const errored = await until(async () => {
-        const j = await client.getJob(job?.id as string);
-        return j.runs[0]?.status === 'errored' ? j : undefined;
-      }, 30_000);
-      expect(errored.runs[0]?.error).toBe(
-        "device not ready: device emulator-5560 is not available (adb -s emulator-5560 get-state: error: device 'emulator-5560' not found)",
-      );
-      // Nothing was installed, and qgjob does not say otherwise.
-      expect(errored.runs[0]?.app_installed).toBe(false);
-      expect(await readEvents(host.stateDir)).toEqual([]);
-    } finally {
-      await running.stop();
-      await server.close();
-      for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
-      Object.assign(process.env, saved);
-    }
+    const client = await setUp(['emulator-5554']);
+    await agent('missing', 'emulator-5560');
+    const [job] = (await client.submit({ org_id: 'acme', app_version_id: 'v1', tests: ['tests/onboarding.spec.js'] }))
+      .jobs;
+    const errored = await firstErrored(client, job?.id as string);
+    expect(errored.runs[0]?.error).toBe(
+      "device not ready: device emulator-5560 is not available (adb -s emulator-5560 get-state: error: device 'emulator-5560' not found)",
+    );
+    // Nothing was installed, and qgjob does not say otherwise.
+    expect(errored.runs[0]?.app_installed).toBe(false);
+    expect(await readEvents(host.stateDir)).toEqual([]);
   });
 });
+
+/** The job once its first run has errored. */
+function firstErrored(client: QgjobClient, id: string): Promise<Job> {
+  return until(async () => {
+    const job = await client.getJob(id);
+    return job.runs[0]?.status === 'errored' ? job : undefined;
+  }, 60_000);
+}
