@@ -16,7 +16,8 @@
  *
  * One route is attached at a time: local tests of a host take turns on the port (the
  * executor's mutex). The route records the sessions it saw created (deleted at detach if the
- * test left them open) and every failure answered, which the verdict uses.
+ * test left them open) and the session requests Appium refused. The verdict does not come
+ * from here but from the test's own report (verdict.ts).
  *
  * States: idle (no route: new sessions are refused) ⇄ attached (a test is running).
  */
