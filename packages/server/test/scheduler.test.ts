@@ -94,7 +94,26 @@ describe.each(adapters)('scheduler on $name', (adapter) => {
     expect(batch?.jobs.map((j) => j.test_path)).toEqual(['tests/urgent.spec.js']);
   });
 
+  it('keeps a device on its group until it served a quantum, however long others waited', async () => {
+    const ids = await devices(2);
+    await submit({ tests: tests('bulk', 500) });
+    const a1 = (await claim(ids[0] as string)) as Batch;
+    await claim(ids[1] as string);
+    await submit({ org_id: 'globex', tests: tests('b', 5) });
+    const started = a1.jobs[0]?.id as string;
+    const answer = await app.scheduler.report(a1.id, {
+      events: [
+        { type: 'start', job_id: started },
+        { type: 'finish', job_id: started, status: 'passed' },
+      ],
+    });
+    // Both devices serve acme; globex holds none, but the switch would not pay for its install yet.
+    expect(answer.yield).toBe(false);
+  });
+
   it('hands a device to a newly waiting org after about one test (yield)', async () => {
+    await app.http.close();
+    await start({ config: { minQuantumMs: 0 } });
     const ids = await devices(2);
     await submit({ tests: tests('bulk', 500) });
     const a1 = (await claim(ids[0] as string)) as Batch;
@@ -118,6 +137,49 @@ describe.each(adapters)('scheduler on $name', (adapter) => {
     // With one device each the shares are even: the other acme batch carries on.
     const a2answer = await app.scheduler.report(a2.id, { events: [] });
     expect(a2answer.yield).toBe(false);
+  });
+
+  it('learns how long tests and installs take, and sizes the next batches by time: the long test first, alone', async () => {
+    const ids = await devices(2);
+    const paths = tests('t', 16);
+    const long = paths[14] as string;
+    const lengthOf = (path: string) => (path === long ? 20_000 : 1_000);
+    const run = async (batch: Batch) => {
+      await app.scheduler.report(batch.id, {
+        events: [
+          { type: 'install', ok: true, duration_ms: 3_000 },
+          ...batch.jobs.flatMap((j) => [
+            { type: 'start' as const, job_id: j.id },
+            { type: 'finish' as const, job_id: j.id, status: 'passed' as const, duration_ms: lengthOf(j.test_path) },
+          ]),
+        ],
+        done: { unstarted: [] },
+      });
+    };
+    // Nothing known yet: the group splits by count over the two idle devices.
+    await submit({ tests: paths });
+    const first = [(await claim(ids[0] as string)) as Batch, (await claim(ids[1] as string)) as Batch];
+    expect(first.map((b) => b.jobs.length)).toEqual([8, 8]);
+    for (const b of first) await run(b);
+    const { rows } = await store.db.query<{ test_path: string; avg_ms: number; runs: number }>(
+      'SELECT test_path, avg_ms, runs FROM test_durations WHERE org_id = $1 ORDER BY avg_ms DESC LIMIT 2',
+      ['acme'],
+    );
+    expect(rows).toEqual([
+      { test_path: long, avg_ms: 20_000, runs: 1 },
+      { test_path: expect.any(String), avg_ms: 1_000, runs: 1 },
+    ]);
+    const installs = await store.db.query<{ avg_ms: number; installs: number }>(
+      'SELECT avg_ms, installs FROM install_durations WHERE org_id = $1 AND app_version_id = $2',
+      ['acme', 'v1'],
+    );
+    expect(installs.rows).toEqual([{ avg_ms: 3_000, installs: 2 }]);
+    // Known now: 35 s of work in two parts of about equal time, the 20 s test alone in one.
+    await submit({ tests: paths });
+    const next = (await claim(ids[0] as string)) as Batch;
+    expect(next.jobs.map((j) => j.test_path)).toEqual([long]);
+    const rest = (await claim(ids[1] as string)) as Batch;
+    expect(rest.jobs).toHaveLength(15);
   });
 
   it('runs every job exactly once with 16 devices claiming concurrently', async () => {

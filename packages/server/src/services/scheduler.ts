@@ -25,11 +25,21 @@ import { newId } from '../ids.js';
 import * as agents from '../store/agents.js';
 import { lockPool, upsertPool } from '../store/artifacts.js';
 import * as batches from '../store/batches.js';
+import * as durations from '../store/durations.js';
 import { cancelledJobsOfBatch } from '../store/jobs.js';
 import * as runs from '../store/runs.js';
 import type { ArtifactService } from './artifacts.js';
+import { InstallTimes } from './install-times.js';
 import type { Metrics } from './metrics.js';
-import { DEFAULT_POLICY_CONFIG, POLICIES, type Policy, type PolicyConfig, shouldYield } from './policy.js';
+import {
+  type ClaimInput,
+  DEFAULT_POLICY_CONFIG,
+  POLICIES,
+  type Policy,
+  type PolicyConfig,
+  quantumMs,
+  shouldYield,
+} from './policy.js';
 import type { Wakeups } from './wakeups.js';
 
 /** What the scheduler logs through: pino's shape, one line per state change. */
@@ -61,6 +71,8 @@ export interface SchedulerOptions {
 }
 
 const ALIVE_MS = 60_000;
+/** The most ready jobs one claim reads (and locks) to plan a batch from. */
+const MAX_WINDOW = 400;
 /** A long-polling device re-checks at least every pollMs: seen this recently, it is really there. */
 const IDLE_SEEN_MS = 10_000;
 
@@ -75,6 +87,7 @@ export class Scheduler {
   private readonly maxDevicesPerOrg: number;
   private readonly log: SchedulerLog;
   private readonly artifacts: ArtifactService | undefined;
+  private readonly installTimes = new InstallTimes();
 
   constructor(
     private readonly db: Db,
@@ -137,114 +150,13 @@ export class Scheduler {
     }
   }
 
+  /** One claim: lock → guard → snapshot → policy.choose → lease, in one transaction. */
   private async tryClaim(deviceId: string, agentToken?: string): Promise<{ batch: Batch | null; target: Target }> {
     const result = await this.db.transaction(async (tx) => {
-      const device = await agents.lockDevice(tx, deviceId);
-      // Another agent's device is, to this agent, not there.
-      if (!device || (agentToken !== undefined && device.agent_token_id !== agentToken)) {
-        throw new NotFoundError('device', deviceId);
-      }
-      await agents.touchDevice(tx, device.id, device.agent_id);
-      // Claiming while still holding a batch: the agent lost track of it (restart, lost answer).
-      if (device.batch_id) {
-        // Expired like any lost batch: jobs back, runs lost, and the device no longer busy
-        // (pools and idle counts must not see it holding that batch).
-        await this.expireBatch(
-          tx,
-          { id: device.batch_id, device_id: device.id, target: device.target },
-          'the agent asked for new work for this device while holding it',
-        );
-      }
-      // A pool at its limit (all of a BrowserStack account's parallel sessions busy) waits.
-      if (device.pool) {
-        const pool = await lockPool(tx, device.pool);
-        if (pool && pool.busy >= pool.maxBusy) return { batch: null, target: device.target };
-      }
-      const queued = await batches.queuedGroups(tx, device.target, this.config.agingMs);
-      if (queued.length === 0) return { batch: null, target: device.target };
-      // One connection per transaction: queries go one after another.
-      const busy = await batches.busyByOrg(tx, device.target);
-      // An org at its device cap waits for one of its batches to end.
-      const groups = queued.filter((g) => (busy.get(g.org_id) ?? 0) < this.maxDevicesPerOrg);
-      if (groups.length === 0) return { batch: null, target: device.target };
-      const idle = await agents.countIdleDevices(tx, device.target, ALIVE_MS);
-      const warm = await agents.warmApps(tx, device.id);
-      // Infrastructure retries go to another device, if this target has another live one.
-      const others = (await agents.countLiveDevices(tx, device.target, ALIVE_MS)) > 1;
-      const last =
-        device.last_org_id && device.last_app_version_id
-          ? {
-              org_id: device.last_org_id,
-              app_version_id: device.last_app_version_id,
-              forMs: device.group_since ? Date.now() - device.group_since.getTime() : 0,
-            }
-          : null;
-      let candidates = groups;
-      // Another claim may hold a group's rows (SKIP LOCKED finds none): try the next choice.
-      for (let round = 0; round < 4 && candidates.length > 0; round++) {
-        const decision = this.policy.choose({
-          device: { warm, last },
-          groups: candidates,
-          busy,
-          idleDevices: Math.max(1, idle),
-          config: this.config,
-        });
-        if (!decision) break;
-        const batchId = newId('bat');
-        const jobs = await batches.reserveJobs(tx, {
-          batchId,
-          target: device.target,
-          orgId: decision.org_id,
-          appVersionId: decision.app_version_id,
-          limit: decision.size,
-          agingMs: this.config.agingMs,
-          avoidDeviceId: others ? device.id : null,
-        });
-        if (jobs.length === 0) {
-          candidates = candidates.filter(
-            (g) => !(g.org_id === decision.org_id && g.app_version_id === decision.app_version_id),
-          );
-          continue;
-        }
-        const leaseExpiresAt = await batches.insertBatch(tx, {
-          id: batchId,
-          deviceId: device.id,
-          agentId: device.agent_id,
-          orgId: decision.org_id,
-          appVersionId: decision.app_version_id,
-          target: device.target,
-          install: decision.install,
-          size: jobs.length,
-          leaseMs: this.leaseMs,
-        });
-        await agents.setDeviceBatch(tx, {
-          id: device.id,
-          batchId,
-          orgId: decision.org_id,
-          appVersionId: decision.app_version_id,
-        });
-        if (decision.install) await agents.recordInstall(tx, device.id, decision.org_id, decision.app_version_id);
-        const app = (await this.artifacts?.batchApp(tx, decision.org_id, decision.app_version_id, device.pool)) ?? null;
-        const batch: Batch = {
-          id: batchId,
-          device_id: device.id,
-          org_id: decision.org_id,
-          app_version_id: decision.app_version_id,
-          target: device.target,
-          install: decision.install,
-          app,
-          lease_expires_at: leaseExpiresAt.toISOString(),
-          jobs: jobs.map((j) => ({
-            id: j.id,
-            test_path: j.test_path,
-            priority: j.priority,
-            attempt: j.attempts + 1,
-            bundle_sha256: j.bundle_sha256,
-          })),
-        };
-        return { batch, target: device.target };
-      }
-      return { batch: null, target: device.target };
+      const device = await this.lockDevice(tx, deviceId, agentToken);
+      const snapshot = await this.snapshot(tx, device);
+      const batch = snapshot ? await this.lease(tx, device, snapshot) : null;
+      return { batch, target: device.target };
     });
     if (result.batch) {
       this.metrics.batches.inc();
@@ -266,6 +178,137 @@ export class Scheduler {
     return result;
   }
 
+  /**
+   * Locks the device's row (claims for one device take turns, claims for others do not),
+   * refuses another agent's device, records that it was heard from, and takes back a batch
+   * it still holds: asking for new work while holding one, the agent lost track of it.
+   */
+  private async lockDevice(tx: Queryable, deviceId: string, agentToken?: string): Promise<agents.DeviceRow> {
+    const device = await agents.lockDevice(tx, deviceId);
+    // Another agent's device is, to this agent, not there.
+    if (!device || (agentToken !== undefined && device.agent_token_id !== agentToken)) {
+      throw new NotFoundError('device', deviceId);
+    }
+    await agents.touchDevice(tx, device.id);
+    if (device.batch_id) {
+      // Expired like any lost batch: jobs back, runs lost, and the device no longer busy
+      // (pools and idle counts must not see it holding that batch).
+      await this.expireBatch(
+        tx,
+        { id: device.batch_id, device_id: device.id, target: device.target },
+        'the agent asked for new work for this device while holding it',
+      );
+    }
+    return device;
+  }
+
+  /** What the policy decides from; null when there is nothing this device may take. */
+  private async snapshot(tx: Queryable, device: agents.DeviceRow): Promise<ClaimInput | null> {
+    // A pool at its limit (all of a BrowserStack account's parallel sessions busy) waits.
+    if (device.pool) {
+      const pool = await lockPool(tx, device.pool);
+      if (pool && pool.busy >= pool.maxBusy) return null;
+    }
+    const ready = await batches.readyGroups(tx, device.target, this.config.agingMs);
+    if (ready.length === 0) return null;
+    // One connection per transaction: queries go one after another.
+    const busy = await batches.busyByOrg(tx, device.target);
+    // An org at its device cap waits for one of its batches to end.
+    const groups = ready.filter((g) => (busy.get(g.org_id) ?? 0) < this.maxDevicesPerOrg);
+    if (groups.length === 0) return null;
+    const idle = await agents.countIdleDevices(tx, device.target, ALIVE_MS);
+    const warm = await agents.warmApps(tx, device.id);
+    const last =
+      device.last_org_id && device.last_app_version_id
+        ? {
+            org_id: device.last_org_id,
+            app_version_id: device.last_app_version_id,
+            forMs: device.group_since ? Date.now() - device.group_since.getTime() : 0,
+          }
+        : null;
+    return {
+      device: { warm, last },
+      groups,
+      busy,
+      idleDevices: Math.max(1, idle),
+      installMs: await this.installTimes.get(tx, device.target),
+      config: this.config,
+    };
+  }
+
+  /** Chooses a group, plans its batch from the group's first ready jobs, and leases it to the device. */
+  private async lease(tx: Queryable, device: agents.DeviceRow, input: ClaimInput): Promise<Batch | null> {
+    // Infrastructure retries go to another device, if this target has another live one.
+    const others = (await agents.countLiveDevices(tx, device.target, ALIVE_MS)) > 1;
+    const levels = new Map(input.groups.map((g) => [groupKey(g), (g as batches.GroupRow).levels]));
+    let candidates = input.groups;
+    // Another claim may hold a group's jobs (SKIP LOCKED finds none): try the next choice.
+    for (let round = 0; round < 4 && candidates.length > 0; round++) {
+      const decision = this.policy.choose({ ...input, groups: candidates });
+      if (!decision) return null;
+      const window = this.policy.plan ? Math.min(MAX_WINDOW, this.config.maxBatch * decision.share) : decision.size;
+      const locked = await batches.lockCandidates(tx, {
+        target: device.target,
+        orgId: decision.org_id,
+        appVersionId: decision.app_version_id,
+        levels: levels.get(groupKey(decision)) ?? [],
+        limit: Math.max(1, window),
+        agingMs: this.config.agingMs,
+        avoidDeviceId: others ? device.id : null,
+      });
+      const ids = this.policy.plan
+        ? this.policy.plan({ candidates: locked, decision, installMs: input.installMs, config: this.config })
+        : locked.slice(0, decision.size).map((j) => j.id);
+      if (ids.length === 0) {
+        candidates = candidates.filter((g) => groupKey(g) !== groupKey(decision));
+        continue;
+      }
+      const batchId = newId('bat');
+      await batches.assignJobs(tx, batchId, ids);
+      const leaseExpiresAt = await batches.insertBatch(tx, {
+        id: batchId,
+        deviceId: device.id,
+        agentId: device.agent_id,
+        orgId: decision.org_id,
+        appVersionId: decision.app_version_id,
+        target: device.target,
+        install: decision.install,
+        size: ids.length,
+        leaseMs: this.leaseMs,
+      });
+      await agents.setDeviceBatch(tx, {
+        id: device.id,
+        batchId,
+        orgId: decision.org_id,
+        appVersionId: decision.app_version_id,
+      });
+      if (decision.install) await agents.recordInstall(tx, device.id, decision.org_id, decision.app_version_id);
+      const app = (await this.artifacts?.batchApp(tx, decision.org_id, decision.app_version_id, device.pool)) ?? null;
+      const byId = new Map(locked.map((j) => [j.id, j]));
+      return {
+        id: batchId,
+        device_id: device.id,
+        org_id: decision.org_id,
+        app_version_id: decision.app_version_id,
+        target: device.target,
+        install: decision.install,
+        app,
+        lease_expires_at: leaseExpiresAt.toISOString(),
+        jobs: ids.map((id) => {
+          const j = byId.get(id) as batches.CandidateJob;
+          return {
+            id: j.id,
+            test_path: j.test_path,
+            priority: j.priority,
+            attempt: j.attempts + 1,
+            bundle_sha256: j.bundle_sha256,
+          };
+        }),
+      };
+    }
+    return null;
+  }
+
   async report(batchId: string, request: ReportRequest, agentToken?: string): Promise<ReportResponse> {
     const finished: string[] = [];
     const outcome = await this.db.transaction(async (tx) => {
@@ -280,7 +323,7 @@ export class Scheduler {
           `batch ${batchId} is no longer leased to this device (${batch.state}): its jobs went back to the queue; drop it`,
         );
       }
-      await agents.touchDevice(tx, batch.device_id, batch.agent_id);
+      await agents.touchDevice(tx, batch.device_id);
       const applied = await this.applyEvents(tx, batch, request.events);
       finished.push(...applied.finished);
       let requeued = applied.requeued;
@@ -319,10 +362,22 @@ export class Scheduler {
     const starts: string[] = [];
     const passes: { jobId: string; durationMs: number | null }[] = [];
     const others: Extract<BatchEvent, { type: 'finish' }>[] = [];
+    // Runs whose length says how long their test takes (passed or failed by the test's verdict).
+    const timed: { jobId: string; ms: number }[] = [];
+    const installsTimed: number[] = [];
     // A failed install installed nothing: no run of the batch is marked app_installed.
     let installed = batch.install;
     for (const event of events) {
       if (event.type === 'install') {
+        if (event.ok && batch.install && event.duration_ms !== undefined && event.duration_ms > 0) {
+          await durations.recordInstallDuration(tx, {
+            orgId: batch.org_id,
+            appVersionId: batch.app_version_id,
+            target: batch.target,
+            durationMs: event.duration_ms,
+          });
+          installsTimed.push(event.duration_ms);
+        }
         if (!event.ok) {
           await agents.forgetInstall(tx, batch.device_id, batch.org_id, batch.app_version_id);
           if (installed) await batches.markNotInstalled(tx, batch.id);
@@ -362,14 +417,15 @@ export class Scheduler {
       }
     }
     if (passes.length > 0) {
-      const durations = await runs.passRuns(tx, {
+      const passed = await runs.passRuns(tx, {
         jobIds: passes.map((p) => p.jobId),
         durations: passes.map((p) => p.durationMs),
         batchId: batch.id,
       });
-      for (const d of durations) {
+      for (const r of passed) {
         finished.push('passed');
-        this.metrics.runDuration.observe({ target: batch.target, status: 'passed' }, (d ?? 0) / 1000);
+        this.metrics.runDuration.observe({ target: batch.target, status: 'passed' }, (r.duration_ms ?? 0) / 1000);
+        if (r.duration_ms !== null) timed.push({ jobId: r.job_id, ms: r.duration_ms });
       }
       for (const p of passes) {
         this.log.info(
@@ -381,8 +437,19 @@ export class Scheduler {
     for (const e of others) {
       const r = await this.finish(tx, batch, e.job_id, e.status, e.error ?? null, e.duration_ms ?? null, e.final);
       if (r.finished) finished.push(r.finished);
+      if (r.failedMs !== undefined) timed.push({ jobId: e.job_id, ms: r.failedMs });
       requeued ||= r.requeued;
     }
+    if (timed.length > 0) {
+      await durations.recordTestDurations(tx, {
+        orgId: batch.org_id,
+        target: batch.target,
+        appVersionId: batch.app_version_id,
+        jobIds: timed.map((t) => t.jobId),
+        durations: timed.map((t) => t.ms),
+      });
+    }
+    for (const ms of installsTimed) this.installTimes.observe(batch.target, ms);
     return { finished, requeued };
   }
 
@@ -396,7 +463,7 @@ export class Scheduler {
     durationMs: number | null,
     /** An infrastructure error no retry can cure: end the job now. */
     final = false,
-  ): Promise<{ finished?: string; requeued: boolean }> {
+  ): Promise<{ finished?: string; requeued: boolean; failedMs?: number }> {
     const run = await runs.finishRun(tx, { jobId, batchId: batch.id, status, error, durationMs });
     if (!run) return { requeued: false };
     this.metrics.runDuration.observe({ target: batch.target ?? 'unknown', status }, (run.duration_ms ?? 0) / 1000);
@@ -406,15 +473,16 @@ export class Scheduler {
       return { finished: 'passed', requeued: false };
     }
     if (status === 'failed') {
+      const failedMs = run.duration_ms ?? undefined;
       if (run.test_failures <= run.max_retries) {
         await runs.requeueJob(tx, { jobId, delayMs: 0, infra: false, deviceId: null });
         this.metrics.retries.inc({ reason: 'test_failure' });
         this.log.info({ ...ids, reason: 'test failed, retries left' }, 'job requeued');
-        return { requeued: true };
+        return { requeued: true, failedMs };
       }
       this.log.info({ ...ids, error }, 'run failed');
       await runs.completeJob(tx, { jobId, status: 'failed', error });
-      return { finished: 'failed', requeued: false };
+      return { finished: 'failed', requeued: false, failedMs };
     }
     if (run.infra_failures < this.infraRetries && !final) {
       // Backoff with jitter for a failing device or install; a lost device is simply gone,
@@ -491,23 +559,32 @@ export class Scheduler {
     return requeued;
   }
 
-  /** Cheap probes first: most reports of a busy farm end at the first or second line. */
+  /**
+   * Cheap checks first: most reports end at the first line (the device has not served its
+   * group for a quantum yet, so no switch would pay for its install) or the next two.
+   */
   private async shouldYield(tx: Queryable, batch: batches.BatchRow): Promise<boolean> {
+    const groupForMs = batch.group_since ? Date.now() - batch.group_since.getTime() : 0;
+    const installMs = await this.installTimes.get(tx, batch.target);
+    if (groupForMs < quantumMs(installMs, this.config)) return false;
     if (!(await batches.batchHasUnstarted(tx, batch.id))) return false;
     if (!(await batches.otherOrgWaiting(tx, batch.target, batch.org_id))) return false;
     // An idle device (long-polling, so seen in the last few seconds) will take that work: no need to preempt.
     if ((await agents.countIdleDevices(tx, batch.target, IDLE_SEEN_MS)) > 0) return false;
-    const others = (await batches.waitingOrgs(tx, batch.target)).filter((o) => o !== batch.org_id);
-    const busy = await batches.busyByOrg(tx, batch.target);
-    // The starvation rule needs the wait only of orgs holding no device at all.
-    const idleOrgs = others.filter((o) => (busy.get(o) ?? 0) === 0);
-    const waits = idleOrgs.length > 0 ? await batches.oldestWaitByOrg(tx, batch.target, idleOrgs) : new Map();
+    const groups = await batches.readyGroups(tx, batch.target, this.config.agingMs);
+    const oldest = new Map<string, number>();
+    for (const g of groups) {
+      if (g.org_id !== batch.org_id) oldest.set(g.org_id, Math.max(oldest.get(g.org_id) ?? 0, g.oldest_wait_ms));
+    }
     return shouldYield({
       orgId: batch.org_id,
-      busy,
-      waiting: others.map((org_id) => ({ org_id, oldest_wait_ms: waits.get(org_id) ?? 0 })),
-      groupForMs: batch.group_since ? Date.now() - batch.group_since.getTime() : 0,
+      busy: await batches.busyByOrg(tx, batch.target),
+      waiting: [...oldest].map(([org_id, oldest_wait_ms]) => ({ org_id, oldest_wait_ms })),
+      groupForMs,
+      installMs,
       config: this.config,
     });
   }
 }
+
+const groupKey = (g: { org_id: string; app_version_id: string }) => `${g.org_id}\u0000${g.app_version_id}`;

@@ -74,9 +74,12 @@ export async function lockDevice(q: Queryable, id: string): Promise<DeviceRow | 
   return rows[0];
 }
 
-export async function touchDevice(q: Queryable, id: string, agentId: string): Promise<void> {
+/**
+ * The device was heard from. Only the device's own row: claims and reports of one agent's
+ * devices never wait on each other (an agent's "last seen" is its devices' latest).
+ */
+export async function touchDevice(q: Queryable, id: string): Promise<void> {
   await q.query('UPDATE devices SET last_seen_at = now() WHERE id = $1', [id]);
-  await q.query('UPDATE agents SET last_seen_at = now() WHERE id = $1', [agentId]);
 }
 
 /** Devices of a target that are idle and were heard from recently (ready to take a batch). */

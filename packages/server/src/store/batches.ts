@@ -5,22 +5,43 @@ import type { Queryable } from '../db/db.js';
 export interface GroupRow {
   org_id: string;
   app_version_id: string;
-  queued: number;
   /** Highest priority in the group after ageing (priority + waited / agingMs). */
   top_priority: number;
-  /** How long the group's oldest job has waited, in ms. */
+  /** How long the group's oldest ready job has waited, in ms. */
   oldest_wait_ms: number;
+  /** The priorities its ready jobs have. */
+  levels: number[];
 }
 
-/** Ready queued jobs of a target, summed per group. Reads only the partial queued index. */
-export async function queuedGroups(q: Queryable, target: Target, agingMs: number): Promise<GroupRow[]> {
+/**
+ * The ready groups of a target, in index probes, never a scan: a loose index scan over
+ * `jobs_ready` finds each (org, app version, priority) level with one descent, and one
+ * more descent per level finds its oldest ready job. The cost follows the number of
+ * levels, not the jobs queued: the same at 1,000 queued jobs and at 1,000,000.
+ */
+export async function readyGroups(q: Queryable, target: Target, agingMs: number): Promise<GroupRow[]> {
   const { rows } = await q.query<GroupRow>(
-    `SELECT org_id, app_version_id, count(*)::int AS queued,
-            max(priority + extract(epoch FROM now() - queued_at) * 1000 / $2::float8)::float8 AS top_priority,
-            (extract(epoch FROM now() - min(queued_at)) * 1000)::float8 AS oldest_wait_ms
-       FROM jobs
-      WHERE status = 'queued' AND target = $1 AND run_after <= now()
-      GROUP BY org_id, app_version_id`,
+    `WITH RECURSIVE levels AS (
+       (SELECT org_id, app_version_id, priority FROM jobs
+         WHERE status = 'queued' AND target = $1
+         ORDER BY org_id, app_version_id, priority LIMIT 1)
+       UNION ALL
+       SELECT n.org_id, n.app_version_id, n.priority
+         FROM levels l CROSS JOIN LATERAL (
+           SELECT j.org_id, j.app_version_id, j.priority FROM jobs j
+            WHERE j.status = 'queued' AND j.target = $1
+              AND (j.org_id, j.app_version_id, j.priority) > (l.org_id, l.app_version_id, l.priority)
+            ORDER BY j.org_id, j.app_version_id, j.priority LIMIT 1) n)
+     SELECT l.org_id, l.app_version_id,
+            max(l.priority + extract(epoch FROM now() - o.queued_at) * 1000 / $2::float8)::float8 AS top_priority,
+            max(extract(epoch FROM now() - o.queued_at) * 1000)::float8 AS oldest_wait_ms,
+            array_agg(l.priority::int) AS levels
+       FROM levels l CROSS JOIN LATERAL (
+         SELECT j.queued_at FROM jobs j
+          WHERE j.status = 'queued' AND j.target = $1 AND j.org_id = l.org_id
+            AND j.app_version_id = l.app_version_id AND j.priority = l.priority AND j.run_after <= now()
+          ORDER BY j.queued_at LIMIT 1) o
+      GROUP BY l.org_id, l.app_version_id`,
     [target, agingMs],
   );
   return rows;
@@ -49,45 +70,64 @@ export async function otherOrgWaiting(q: Queryable, target: Target, orgId: strin
   return rows[0]?.waiting ?? false;
 }
 
-export interface ReservedJob {
+export interface CandidateJob {
   id: string;
   test_path: string;
   priority: number;
   attempts: number;
   bundle_sha256: string | null;
+  /** Aged priority: priority + waited / agingMs. */
+  aged: number;
+  /** The test's running average, null when it never ran. */
+  expected_ms: number | null;
 }
 
 /**
- * Moves up to `limit` ready jobs of one group to `assigned` in this batch, highest
- * aged priority first. SKIP LOCKED: concurrent claims take disjoint jobs, never wait.
+ * Locks up to `limit` ready jobs of one group, highest aged priority first, with their
+ * tests' expected durations: the first `limit` of each priority level in queue order (an
+ * index range each), merged. SKIP LOCKED: concurrent claims lock disjoint jobs, never
+ * wait. The claim then assigns those it plans into its batch; the rest are let go at commit.
  */
-export async function reserveJobs(
+export async function lockCandidates(
   q: Queryable,
   r: {
-    batchId: string;
     target: Target;
     orgId: string;
     appVersionId: string;
+    levels: number[];
     limit: number;
     agingMs: number;
     /** Skip jobs whose last infrastructure error was on this device (when others exist). */
     avoidDeviceId: string | null;
   },
-): Promise<ReservedJob[]> {
-  const { rows } = await q.query<ReservedJob>(
-    `WITH picked AS (
-       SELECT id FROM jobs
-        WHERE status = 'queued' AND target = $2 AND org_id = $3 AND app_version_id = $4 AND run_after <= now()
-          AND ($7::text IS NULL OR avoid_device_id IS DISTINCT FROM $7)
-        ORDER BY priority + extract(epoch FROM now() - queued_at) * 1000 / $6::float8 DESC, id
-        LIMIT $5
-        FOR UPDATE SKIP LOCKED)
-     UPDATE jobs j SET status = 'assigned', batch_id = $1
-       FROM picked WHERE j.id = picked.id
-     RETURNING j.id, j.test_path, j.priority, j.attempts, j.bundle_sha256`,
-    [r.batchId, r.target, r.orgId, r.appVersionId, r.limit, r.agingMs, r.avoidDeviceId],
+): Promise<CandidateJob[]> {
+  const { rows } = await q.query<CandidateJob>(
+    `SELECT j.id, j.test_path, j.priority, j.attempts, j.bundle_sha256,
+            (j.priority + extract(epoch FROM now() - j.queued_at) * 1000 / $6::float8)::float8 AS aged,
+            d.avg_ms AS expected_ms
+       FROM unnest($4::int[]) AS l(p)
+       CROSS JOIN LATERAL (
+         SELECT id, test_path, priority, attempts, bundle_sha256, queued_at FROM jobs
+          WHERE status = 'queued' AND target = $1 AND org_id = $2 AND app_version_id = $3 AND priority = l.p
+            AND run_after <= now() AND ($7::text IS NULL OR avoid_device_id IS DISTINCT FROM $7)
+          ORDER BY queued_at, id
+          LIMIT $5
+          FOR UPDATE SKIP LOCKED) j
+       LEFT JOIN test_durations d ON d.org_id = $2 AND d.target = $1 AND d.test_path = j.test_path
+      ORDER BY aged DESC, j.id
+      LIMIT $5`,
+    [r.target, r.orgId, r.appVersionId, r.levels, r.limit, r.agingMs, r.avoidDeviceId],
   );
   return rows;
+}
+
+/** Moves these locked jobs into the batch (`assigned`). */
+export async function assignJobs(q: Queryable, batchId: string, jobIds: string[]): Promise<number> {
+  const { rowCount } = await q.query(
+    `UPDATE jobs SET status = 'assigned', batch_id = $1 WHERE id = ANY($2::text[]) AND status = 'queued'`,
+    [batchId, jobIds],
+  );
+  return rowCount;
 }
 
 export interface BatchRow {
@@ -188,37 +228,6 @@ export async function lockExpiredBatches(
     [limit],
   );
   return rows;
-}
-
-/**
- * The orgs with queued jobs on a target, by a loose index scan: one index probe per
- * org, however many jobs each has queued.
- */
-export async function waitingOrgs(q: Queryable, target: Target): Promise<string[]> {
-  const { rows } = await q.query<{ org_id: string }>(
-    `WITH RECURSIVE orgs(org_id) AS (
-       (SELECT org_id FROM jobs WHERE status = 'queued' AND target = $1 ORDER BY org_id LIMIT 1)
-       UNION ALL
-       SELECT (SELECT j.org_id FROM jobs j
-                WHERE j.status = 'queued' AND j.target = $1 AND j.org_id > orgs.org_id
-                ORDER BY j.org_id LIMIT 1)
-         FROM orgs WHERE orgs.org_id IS NOT NULL)
-     SELECT org_id FROM orgs WHERE org_id IS NOT NULL`,
-    [target],
-  );
-  return rows.map((r) => r.org_id);
-}
-
-/** How long the oldest ready job of each of these orgs has waited, in ms. */
-export async function oldestWaitByOrg(q: Queryable, target: Target, orgIds: string[]): Promise<Map<string, number>> {
-  const { rows } = await q.query<{ org_id: string; wait_ms: number }>(
-    `SELECT org_id, (extract(epoch FROM now() - min(queued_at)) * 1000)::float8 AS wait_ms
-       FROM jobs
-      WHERE status = 'queued' AND target = $1 AND org_id = ANY($2::text[]) AND run_after <= now()
-      GROUP BY org_id`,
-    [target, orgIds],
-  );
-  return new Map(rows.map((r) => [r.org_id, r.wait_ms]));
 }
 
 /** Whether the batch still holds jobs not yet started. */

@@ -223,11 +223,11 @@ export async function insertSubmissionFast(
   };
 }
 
-/** Jobs of an org waiting in the queue (the per-org cap). */
-export async function countQueuedOfOrg(q: Queryable, orgId: string): Promise<number> {
+/** Jobs of an org waiting in the queue (the per-org cap), counted up to `upTo`. */
+export async function countQueuedOfOrg(q: Queryable, orgId: string, upTo: number): Promise<number> {
   const { rows } = await q.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM jobs WHERE org_id = $1 AND status = 'queued'`,
-    [orgId],
+    `SELECT count(*)::int AS n FROM (SELECT 1 FROM jobs WHERE org_id = $1 AND status = 'queued' LIMIT $2) queued`,
+    [orgId, upTo],
   );
   return rows[0]?.n ?? 0;
 }

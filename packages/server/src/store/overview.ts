@@ -3,7 +3,7 @@
  * locks. `orgId` null: every org; otherwise only that org's rows.
  *
  * What each statement costs:
- * - queue groups read only the queued jobs (partial indexes `jobs_queued`, `jobs_queued_by_org`);
+ * - queue groups read only the queued jobs (partial indexes `jobs_ready`, `jobs_queued_by_org`);
  * - recent runs walk the runs' primary key backwards: run ids are time-ordered (ULIDs minted
  *   when the run starts), so "the last 50 by id" is "the last 50 started" (to within the
  *   clock skew of job-servers) without sorting every run;
@@ -55,7 +55,8 @@ export interface AgentDeviceRow {
 /** Every agent with its devices and the group of each device's current batch, by agent name. */
 export async function agentDevices(q: Queryable, offlineMs: number): Promise<AgentDeviceRow[]> {
   const { rows } = await q.query<AgentDeviceRow>(
-    `SELECT a.id AS agent_id, a.name AS agent_name, a.last_seen_at AS agent_last_seen_at,
+    `SELECT a.id AS agent_id, a.name AS agent_name,
+            greatest(a.last_seen_at, (SELECT max(x.last_seen_at) FROM devices x WHERE x.agent_id = a.id)) AS agent_last_seen_at,
             d.id AS device_id, d.name AS device_name, d.target, d.batch_id,
             coalesce(d.last_seen_at <= now() - make_interval(secs => $1::float8 / 1000), false) AS offline,
             b.org_id AS batch_org_id, b.app_version_id AS batch_app_version_id

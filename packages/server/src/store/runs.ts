@@ -123,12 +123,12 @@ export async function startRuns(
   return rows;
 }
 
-/** Ends the running runs of these jobs in this batch as passed, and the jobs with them. Returns the runs' durations. */
+/** Ends the running runs of these jobs in this batch as passed, and the jobs with them. Returns the runs ended. */
 export async function passRuns(
   q: Queryable,
   r: { jobIds: string[]; durations: (number | null)[]; batchId: string },
-): Promise<number[]> {
-  const { rows } = await q.query<{ duration_ms: number }>(
+): Promise<{ job_id: string; duration_ms: number | null }[]> {
+  const { rows } = await q.query<{ job_id: string; duration_ms: number | null }>(
     `WITH r AS (
        UPDATE runs SET status = 'passed', finished_at = now(),
               duration_ms = coalesce(d.duration_ms, (extract(epoch FROM now() - runs.started_at) * 1000)::int)
@@ -138,8 +138,8 @@ export async function passRuns(
      UPDATE jobs SET status = 'passed', error = NULL, finished_at = now(), batch_id = NULL,
             flaky = EXISTS (SELECT 1 FROM runs x WHERE x.job_id = jobs.id AND x.status = 'failed')
        FROM r WHERE jobs.id = r.job_id AND jobs.status = 'running'
-     RETURNING r.duration_ms`,
+     RETURNING r.job_id, r.duration_ms`,
     [r.jobIds, r.durations, r.batchId],
   );
-  return rows.map((r) => r.duration_ms);
+  return rows;
 }
