@@ -50,12 +50,13 @@ export class Agent {
     this.name = agentName(config);
     this.executor = createExecutor(config);
     this.log = (config.logger ?? createLogger({ level: config.logLevel ?? 'info' })).child({ agent: this.name });
-    this.client = new QgjobClient({
+    const client = new QgjobClient({
       server: config.server,
       token: config.token,
       userAgent: `qgjob-agent/${VERSION}`,
       signal: this.forceController.signal,
     });
+    this.client = config.wrapClient?.(client) ?? client;
     const credentials = config.browserstackCredentials ?? credentialsFromEnv();
     const usesBrowserStack = config.devices.some((d) => d.target === 'browserstack');
     this.browserstack =

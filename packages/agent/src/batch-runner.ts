@@ -17,9 +17,9 @@
  * A job cancelled while it runs is killed and nothing is reported for it: the server
  * already holds it as cancelled.
  *
- * Output goes to the server as it is produced (LogShipper), held back until the job's start
- * is acknowledged and flushed before its finish is reported, so a finished job's log is
- * complete; what the test left (screenshots, videos, traces) is uploaded before the finish
+ * Output rides in the reports as it is produced (LogShipper in carrier mode): a job's output
+ * goes with or after its start and with or before its finish, so a finished job's log is
+ * complete, and a short test's start, output and finish cost one request; what the test left (screenshots, videos, traces) is uploaded before the finish
  * too. The install's output (its last 16 KiB) goes with the first job started, the run the
  * server marks `app_installed`; a failed install has no run, and its output stays only in
  * the error. The agent adds a line of its own (stream `agent`) as each test starts and ends.
@@ -71,8 +71,6 @@ const never = new AbortController().signal;
 
 /** A test at least this long waits for its finish report's answer before the next starts. */
 const ASK_BEFORE_NEXT_MS = 50;
-/** How long a finish waits for the test's output to reach the server. */
-const LOG_FLUSH_MS = 5_000;
 /** The end of an install's output, kept for the first run's log. */
 const INSTALL_TAIL_CHARS = 16 * 1024;
 
@@ -131,6 +129,7 @@ export class BatchRun {
         }
       },
     });
+    // Run output rides in the reports: a test's start, output and finish in as few requests as can be.
     const sendLogs = options.client.sendLogs?.bind(options.client);
     this.shipper = sendLogs
       ? new LogShipper({
@@ -139,8 +138,10 @@ export class BatchRun {
           retryForMs: options.leaseMs,
           signal: this.force,
           log: this.log,
+          carrier: this.reporter,
         })
       : undefined;
+    if (this.shipper) this.reporter.carry(this.shipper);
     this.stop = AbortSignal.any([options.kill ?? never, this.force, this.reporter.lostSignal]);
     this.ctx = { batch, device: options.device, appPath: options.appPath(batch) };
   }
@@ -311,8 +312,6 @@ export class BatchRun {
         'agent',
         `qgjob-agent: ${outcome.status} in ${formatDuration(outcome.duration_ms)}${why}\n`,
       );
-      // Past the grace period the wait is short: stopping stays bounded.
-      await shipper.flush(this.stop.aborted ? 1000 : LOG_FLUSH_MS);
     }
     reporter.push({
       type: 'finish',

@@ -4,6 +4,7 @@
  */
 import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
+import type { QgjobClient } from '@qgjob/client';
 import type { DeviceSpec } from '@qgjob/protocol';
 import type { BrowserStackCredentials } from './browserstack.js';
 import { DEFAULT_APP_PATH } from './executors/app-path.js';
@@ -83,6 +84,11 @@ export interface AgentConfig {
   browserstackCredentials?: BrowserStackCredentials;
   logger?: Logger;
   logLevel?: LogLevel;
+  /**
+   * Benchmarks and tests: the client every request of this agent goes through (claims,
+   * reports, logs, downloads), given the one the agent made, e.g. to time its requests.
+   */
+  wrapClient?: (client: QgjobClient) => QgjobClient;
 }
 
 export function agentName(config: AgentConfig): string {

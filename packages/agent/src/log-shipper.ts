@@ -35,6 +35,17 @@ export interface LogShipperOptions {
   maxRequestChars?: number;
   /** Characters waiting to be sent beyond which new output is only counted. Default 1 MiB. */
   maxPendingChars?: number;
+  /**
+   * Carrier mode: the output rides in the batch's reports (the reporter takes it with
+   * `takeForReport`) and nothing is sent from here; new output kicks the carrier.
+   */
+  carrier?: { kick(): void };
+}
+
+/** Output taken for one report: `settle` once the server answered it. */
+export interface TakenLogs {
+  chunks: LogChunkIn[];
+  settle(truncated: string[] | undefined): void;
 }
 
 interface Item {
@@ -63,8 +74,13 @@ export class LogShipper {
 
   constructor(private readonly options: LogShipperOptions) {}
 
-  /** Output of `jobId` waits until `ready` settles (the report of its start is acknowledged). */
+  /**
+   * Output of `jobId` waits until `ready` settles (the report of its start is acknowledged).
+   * In carrier mode there is nothing to wait for: the reporter sends a job's output only
+   * with or after its start.
+   */
   open(jobId: string, ready: Promise<unknown>): void {
+    if (this.options.carrier) return;
     const gate = ready.then(
       () => {
         if (this.gates.get(jobId) === gate) this.gates.delete(jobId);
@@ -108,7 +124,31 @@ export class LogShipper {
       this.queue.push({ jobId, stream, text, dropped: 0, writes: 1 });
       this.pendingChars += text.length;
     }
-    this.kick();
+    if (this.options.carrier) this.options.carrier.kick();
+    else this.kick();
+  }
+
+  /** Carrier mode: is output waiting, of any job or of this one. */
+  pending(jobId?: string): boolean {
+    if (this.isOff()) return false;
+    return jobId === undefined ? this.queue.length > 0 : this.queue.some((item) => item.jobId === jobId);
+  }
+
+  /**
+   * Carrier mode: the next report's share of the output, from the head in order, up to the
+   * size limits, stopping at the first job that is not `ready` (its start not yet sent).
+   */
+  takeForReport(ready: (jobId: string) => boolean): TakenLogs | undefined {
+    if (this.isOff() || this.queue.length === 0) return undefined;
+    const items = this.take(ready);
+    if (items.length === 0) return undefined;
+    return {
+      chunks: items.map(toChunk),
+      settle: (truncated) => {
+        for (const jobId of truncated ?? []) this.countOnly(jobId);
+        this.acks.ack(writes(items));
+      },
+    };
   }
 
   /** Drops what is queued for `jobId` (a cancelled job: the server would drop it anyway). */
@@ -170,12 +210,12 @@ export class LogShipper {
   }
 
   /** The next request: items from the head, in order, up to the size limits; a long one is split. */
-  private take(): Item[] {
+  private take(ready: (jobId: string) => boolean = (jobId) => !this.gates.has(jobId)): Item[] {
     let room = this.chunkChars;
     const taken: Item[] = [];
     while (this.queue.length > 0 && taken.length < LOG_LIMITS.requestChunks) {
       const item = this.queue[0] as Item;
-      if (this.gates.has(item.jobId) || (room <= 0 && item.text !== '')) break;
+      if (!ready(item.jobId) || (room <= 0 && item.text !== '')) break;
       if (item.text.length <= room) {
         taken.push(item);
         this.queue.shift();

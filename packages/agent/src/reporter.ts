@@ -5,7 +5,8 @@
  * the next test.
  *
  * States: idle (nothing queued) → sending (one request in flight; new events queue up) →
- * idle again, or → lost. Every answer updates `yielded` (sticky) and `cancelled`. Network
+ * idle again, or → lost. Run output (`carry`) rides along: a job's output with or after its
+ * start and with or before its finish. Every answer updates `yielded` (sticky) and `cancelled`. Network
  * failures and 5xx are retried with backoff for as long as the lease could still be alive;
  * a 409 (fenced off), a 404 (batch forgotten) or retries outlasting the lease make the
  * reporter lost: `lostSignal` aborts, queued events are dropped, nothing more is sent.
@@ -15,6 +16,7 @@ import type { BatchEvent, ReportRequest, ReportResponse } from '@qgjob/protocol'
 import { Acks } from './acks.js';
 import { describe, LeaseLostError } from './errors.js';
 import type { Logger } from './log.js';
+import type { TakenLogs } from './log-shipper.js';
 import { Backoff, sleep } from './sleep.js';
 
 export interface ReporterOptions {
@@ -29,6 +31,12 @@ export interface ReporterOptions {
   onAnswer?: (answer: ReportResponse) => void;
   /** Events per request (the protocol allows 1000). */
   maxEvents?: number;
+}
+
+/** Run output that rides in the reports (a LogShipper in carrier mode). */
+export interface ReportLogs {
+  pending(jobId?: string): boolean;
+  takeForReport(ready: (jobId: string) => boolean): TakenLogs | undefined;
 }
 
 export class Reporter {
@@ -47,8 +55,21 @@ export class Reporter {
   private sending = false;
   /** Items (events, and `done`) handed in, and those the server has acknowledged. */
   private readonly acks = new Acks();
+  private logs: ReportLogs | undefined;
+  /** Jobs whose start went out: their output may follow. */
+  private readonly started = new Set<string>();
 
   constructor(private readonly options: ReporterOptions) {}
+
+  /** Carries this run output in the reports: a job's output after its start, before its finish. */
+  carry(logs: ReportLogs): void {
+    this.logs = logs;
+  }
+
+  /** Sends what is queued now (new output to carry), unless a request is on its way (it goes next). */
+  kick(): void {
+    if (!this.sending && !this.isOver()) void this.pump();
+  }
 
   /** Aborts (reason: LeaseLostError or a rejection) when the batch must stop at once. */
   get lostSignal(): AbortSignal {
@@ -87,23 +108,32 @@ export class Reporter {
     return this.lost.signal.aborted || this.options.signal?.aborted === true;
   }
 
-  private kick(): void {
-    if (!this.sending) void this.pump();
-  }
-
   private async pump(): Promise<void> {
     this.sending = true;
     const max = this.options.maxEvents ?? 1000;
     try {
-      while (!this.isOver() && (this.queue.length > 0 || this.beat || (this.unstarted && !this.doneSent))) {
+      while (
+        !this.isOver() &&
+        (this.queue.length > 0 || this.beat || (this.unstarted && !this.doneSent) || this.logs?.pending())
+      ) {
+        const beat = this.beat;
         this.beat = false;
-        const events = this.queue.slice(0, max);
-        const withDone = events.length === this.queue.length && this.unstarted !== undefined && !this.doneSent;
-        const body: ReportRequest = withDone ? { events, done: { unstarted: this.unstarted ?? [] } } : { events };
+        const { events, logs } = this.nextBody(max);
+        // The batch ends only once all of its output went out.
+        const withDone =
+          events.length === this.queue.length &&
+          this.unstarted !== undefined &&
+          !this.doneSent &&
+          !this.logs?.pending();
+        if (events.length === 0 && !logs && !withDone && !beat) break;
+        const body: ReportRequest = { events };
+        if (logs) body.logs = logs.chunks;
+        if (withDone) body.done = { unstarted: this.unstarted ?? [] };
         const answer = await this.send(body);
         if (!answer) break;
         this.queue.splice(0, events.length);
         if (withDone) this.doneSent = true;
+        logs?.settle(answer.truncated);
         this.apply(answer);
         this.acks.ack(events.length + (withDone ? 1 : 0));
       }
@@ -114,6 +144,23 @@ export class Reporter {
       this.sending = false;
       if (this.isOver()) this.acks.releaseAll();
     }
+  }
+
+  /**
+   * The next request's events and output. Output of a job goes with or after its start;
+   * a finish whose job still has output waiting (more than one request holds) waits too,
+   * with everything after it, so the server stores a run's output before its end.
+   */
+  private nextBody(max: number): { events: BatchEvent[]; logs: TakenLogs | undefined } {
+    let events = this.queue.slice(0, max);
+    const logs = this.logs;
+    if (!logs) return { events, logs: undefined };
+    const starting = new Set(events.flatMap((e) => (e.type === 'start' ? [e.job_id] : [])));
+    const taken = logs.takeForReport((jobId) => this.started.has(jobId) || starting.has(jobId));
+    const cut = events.findIndex((e) => e.type === 'finish' && logs.pending(e.job_id));
+    if (cut >= 0) events = events.slice(0, cut);
+    for (const e of events) if (e.type === 'start') this.started.add(e.job_id);
+    return { events, logs: taken };
   }
 
   /** One report, retried until answered; undefined when stopped meanwhile. */

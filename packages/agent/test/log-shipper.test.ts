@@ -7,6 +7,7 @@ import { SimulateExecutor } from '../src/executors/simulate.js';
 import type { Executor } from '../src/executors/types.js';
 import { silentLogger } from '../src/log.js';
 import { LogShipper, type LogShipperOptions } from '../src/log-shipper.js';
+import { Reporter } from '../src/reporter.js';
 import { sleep } from '../src/sleep.js';
 import {
   batchOf,
@@ -131,13 +132,61 @@ describe('log shipper', () => {
   });
 });
 
+describe('log shipper carried by the reporter', () => {
+  it("sends a job's output with its finish, and holds a finish (and done) while its output needs more requests", async () => {
+    stub = await startStub({
+      report: async () => {
+        await sleep(50);
+        return okReport();
+      },
+    });
+    const client = new QgjobClient({ server: stub.url, attempts: 1 });
+    const reporter = new Reporter({ client, batchId: 'b1', retryForMs: 5000, log: silentLogger });
+    const carried = new LogShipper({
+      client,
+      batchId: 'b1',
+      retryForMs: 5000,
+      log: silentLogger,
+      maxRequestChars: 10,
+      carrier: reporter,
+    });
+    reporter.carry(carried);
+    // The start goes at once; what follows while it is in flight goes together.
+    reporter.push({ type: 'start', job_id: 'j1' });
+    carried.write('j1', 'stdout', 'short\n');
+    reporter.push({ type: 'finish', job_id: 'j1', status: 'passed' });
+    reporter.push({ type: 'start', job_id: 'j2' });
+    carried.write('j2', 'stdout', 'x'.repeat(25));
+    reporter.push({ type: 'finish', job_id: 'j2', status: 'passed' });
+    reporter.done([]);
+    await reporter.flush();
+    const bodies = stub.reports.map((r) => r.body);
+    const has = (b: (typeof bodies)[number], type: string, job: string) =>
+      b.events.some((e) => e.type === type && 'job_id' in e && e.job_id === job);
+    expect(bodies[0]?.events).toEqual([{ type: 'start', job_id: 'j1' }]);
+    const finish1 = bodies.findIndex((b) => has(b, 'finish', 'j1'));
+    expect(bodies[finish1]?.logs).toContainEqual({ job_id: 'j1', stream: 'stdout', text: 'short\n' });
+    // j2's 25 characters went at most 10 a request, none before its start, the finish with the last.
+    const j2 = bodies.map((b) => (b.logs ?? []).filter((c) => c.job_id === 'j2').map((c) => c.text.length));
+    expect(j2.flat().reduce((a, n) => a + n, 0)).toBe(25);
+    expect(Math.max(...j2.flat())).toBeLessThanOrEqual(10);
+    const start2 = bodies.findIndex((b) => has(b, 'start', 'j2'));
+    expect(j2.findIndex((lengths) => lengths.length > 0)).toBeGreaterThanOrEqual(start2);
+    const last = bodies.length - 1;
+    expect(bodies.findIndex((b) => has(b, 'finish', 'j2'))).toBe(last);
+    expect((j2[last] ?? []).length).toBeGreaterThan(0);
+    expect(bodies.map((b) => b.done !== undefined)).toEqual(bodies.map((_, i) => i === last));
+    expect(stub.logs).toHaveLength(0);
+  });
+});
+
 describe('batch runner with logs', () => {
   async function run(batch: ReturnType<typeof batchOf>, executor: Executor, extra: Partial<BatchRunnerOptions> = {}) {
     stub = await startStub({ report: () => okReport() });
     return runBatchOn(stub, batch, executor, extra);
   }
 
-  it("ships a command's output as it comes, all of it before the job's finish is reported", async () => {
+  it("carries a command's output in the reports as it comes, all of it with or before the job's finish", async () => {
     const executor = new CommandExecutor({
       template: 'echo out 1; echo err 1 >&2; sleep 0.2; echo out 2',
       workdir: process.cwd(),
@@ -170,13 +219,16 @@ describe('batch runner with logs', () => {
       );
       const logs = s.order
         .map((r, i) => [r, i] as const)
-        .filter(([r]) => r.kind === 'logs' && r.body.chunks.some((c) => c.job_id === job))
+        .filter(([r]) => r.kind === 'report' && (r.body.logs ?? []).some((c) => c.job_id === job))
         .map(([, i]) => i);
       expect(logs.length).toBeGreaterThan(0);
-      // Every logs request for the job came after its start was reported, and before its finish.
-      expect(Math.min(...logs)).toBeGreaterThan(started);
-      expect(Math.max(...logs)).toBeLessThan(finished);
+      // The job's output went with or after the report of its start, and with or before its finish
+      // (the server stores a report's output after its starts and before its finishes).
+      expect(Math.min(...logs)).toBeGreaterThanOrEqual(started);
+      expect(Math.max(...logs)).toBeLessThanOrEqual(finished);
     }
+    // No request of its own for the output.
+    expect(s.logs).toHaveLength(0);
   });
 
   it('writes the simulated lines, and nothing for a job cancelled while it runs', async () => {

@@ -124,10 +124,12 @@ export function eventsOf(stub: Stub, type: 'install' | 'start' | 'finish'): Arra
   return stub.reports.flatMap((r) => r.body.events.filter((e) => e.type === type)) as Array<Record<string, unknown>>;
 }
 
-/** The chunks the stub received for `jobId`, in order, as [stream, text]. */
+/** The chunks the stub received for `jobId` (in logs requests or carried by reports), in order, as [stream, text]. */
 export function logTextOf(stub: Stub, jobId: string): Array<[string, string]> {
-  return stub.logs.flatMap((r) =>
-    r.body.chunks.filter((c) => c.job_id === jobId).map((c): [string, string] => [c.stream, c.text]),
+  return stub.order.flatMap((r) =>
+    (r.kind === 'logs' ? r.body.chunks : (r.body.logs ?? []))
+      .filter((c) => c.job_id === jobId)
+      .map((c): [string, string] => [c.stream, c.text]),
   );
 }
 

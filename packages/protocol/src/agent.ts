@@ -7,6 +7,7 @@
  */
 import { type Static, Type } from '@sinclair/typebox';
 import { BatchApp, BrowserStackAccount } from './artifacts.js';
+import { LOG_LIMITS, LogChunkIn } from './logs.js';
 import { AppVersionId, OrgId, TargetSchema, TestPath } from './schemas.js';
 
 const Name = Type.String({
@@ -112,6 +113,12 @@ export const ReportRequest = Type.Object(
     events: Type.Array(BatchEvent, { maxItems: 1000 }),
     /** The batch is over: these jobs were not started and go back to the queue. */
     done: Type.Optional(Type.Object({ unstarted: Type.Array(Type.String(), { maxItems: 5000 }) })),
+    /**
+     * Run output, as `POST /v1/batches/{id}/logs` takes it, stored after this report's
+     * starts and before its finishes: a test's start, its output and its finish can travel
+     * in one request.
+     */
+    logs: Type.Optional(Type.Array(LogChunkIn, { maxItems: LOG_LIMITS.requestChunks })),
   },
   { additionalProperties: false },
 );
@@ -123,5 +130,7 @@ export const ReportResponse = Type.Object({
   /** Jobs cancelled by a user: stop them if running, do not start them. */
   cancelled: Type.Array(Type.String()),
   lease_expires_at: Type.String({ format: 'date-time' }),
+  /** Jobs whose run log is full (when the report carried logs): send only `dropped` counts for them. */
+  truncated: Type.Optional(Type.Array(Type.String())),
 });
 export type ReportResponse = Static<typeof ReportResponse>;

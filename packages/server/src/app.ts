@@ -26,6 +26,7 @@ import { runArtifactRoutes } from './routes/run-artifacts.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { type ArtifactOptions, ArtifactService } from './services/artifacts.js';
 import { type AuthOptions, AuthService } from './services/auth.js';
+import { LogService } from './services/logs.js';
 import { Metrics } from './services/metrics.js';
 import { QueueService } from './services/queue.js';
 import { RateLimiter } from './services/rate-limit.js';
@@ -126,7 +127,13 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const artifacts = new ArtifactService(options.db, blobs, metrics, artifactOptions, http.log);
   const runArtifacts = new RunArtifactService(options.db, artifacts, options.runArtifacts, http.log);
   const queue = new QueueService(options.db, metrics, wakeups, limits.maxQueuedPerOrg, artifacts);
-  const scheduler = new Scheduler(options.db, wakeups, metrics, { log: http.log, artifacts, ...options.scheduler });
+  const logs = new LogService(options.db);
+  const scheduler = new Scheduler(options.db, wakeups, metrics, {
+    log: http.log,
+    artifacts,
+    logs,
+    ...options.scheduler,
+  });
   // Closing: long-polls answer "no batch" at once instead of holding the shutdown.
   const shutdown = new AbortController();
   const reaper = setInterval(() => {
@@ -151,7 +158,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   });
   healthRoutes(http, options.db);
   jobRoutes(http, queue);
-  logRoutes(http, options.db);
+  logRoutes(http, logs);
   agentRoutes(http, scheduler, shutdown.signal);
   dashboardRoutes(http, options.db, auth, shutdown.signal);
   metricsRoutes(http, metrics);

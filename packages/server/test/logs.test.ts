@@ -109,6 +109,35 @@ describe.each(adapters)('run logs on $name', (adapter) => {
     expect(await read(c)).toMatchObject({ chunks: [], next_after: null, done: false, status: 'queued' });
   });
 
+  it("stores a report's logs after its starts and before its finishes, in one request", async () => {
+    const [j1] = await submit(['tests/a.spec.js']);
+    const batch = await claim();
+    const res = await inject('POST', `/v1/batches/${batch.id}/report`, {
+      events: [
+        { type: 'start', job_id: j1 },
+        { type: 'finish', job_id: j1, status: 'passed', duration_ms: 10 },
+      ],
+      logs: [
+        { job_id: j1, stream: 'stdout', text: 'hello\n' },
+        { job_id: j1, stream: 'agent', text: 'qgjob-agent: passed\n' },
+      ],
+      done: { unstarted: [] },
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toMatchObject({ yield: false, truncated: [] });
+    const logs = await read(j1);
+    expect(logs.status).toBe('passed');
+    expect(logs.done).toBe(true);
+    expect(logs.chunks.map((c) => c.text)).toEqual(['hello\n', 'qgjob-agent: passed\n']);
+    // A bad chunk is refused with the report, naming the field.
+    const bad = await inject('POST', `/v1/batches/${batch.id}/report`, {
+      events: [],
+      logs: [{ job_id: j1, stream: 'nope', text: 'x' }],
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.body).toMatch(/logs/);
+  });
+
   it('keeps each run of a retried job apart, and drops chunks of a cancelled run', async () => {
     const [flaky] = await submit(['tests/flaky.spec.js'], { max_retries: 1 });
     const first = await claim();

@@ -1,9 +1,12 @@
 /**
  * No device at all, for demos and benchmarks — the only executor that pretends. An install
- * takes installMs, a test testMs; a test whose path matches `fail` fails, every other
- * passes. Deterministic: the same batch always gives the same verdicts, and the same few
- * output lines (`simulate: running tests/x.spec.js`, then `passed` or `failed: …`), so a
- * demo's run logs have something to show.
+ * takes installMs, a test testMs; a test whose path holds `@<digits>ms` takes that long
+ * instead (`tests/checkout@2000ms.spec.js`: 2 s), so a workload can mix short and long
+ * tests. A test whose path matches `fail` fails, every other passes; one longer than
+ * testTimeoutMs (whichever way its length was given) is stopped then and errored.
+ * Deterministic: the same batch always gives the same verdicts, and the same few output
+ * lines (`simulate: running tests/x.spec.js`, then `passed` or `failed: …`), so a demo's
+ * run logs have something to show.
  */
 import type { BatchJob } from '@qgjob/protocol';
 import { formatDuration } from '../duration.js';
@@ -17,6 +20,12 @@ export interface SimulateOptions {
   fail?: RegExp;
   /** As --test-timeout: a test longer than this is killed and errored. */
   testTimeoutMs?: number;
+}
+
+/** `@2000ms` in a test's path: how long the simulated test takes, or undefined (testMs). */
+export function simulatedTestMs(testPath: string): number | undefined {
+  const m = /@(\d+)ms\b/.exec(testPath);
+  return m ? Number(m[1]) : undefined;
 }
 
 export class SimulateExecutor implements Executor {
@@ -36,7 +45,8 @@ export class SimulateExecutor implements Executor {
   }
 
   async run(job: BatchJob, _ctx: ExecContext, signal: AbortSignal, output?: OutputSink): Promise<RunOutcome> {
-    const { testMs, fail, testTimeoutMs } = this.options;
+    const { fail, testTimeoutMs } = this.options;
+    const testMs = simulatedTestMs(job.test_path) ?? this.options.testMs;
     const started = performance.now();
     output?.('stdout', `simulate: running ${job.test_path}\n`);
     const timedOut = testTimeoutMs !== undefined && testMs > testTimeoutMs;

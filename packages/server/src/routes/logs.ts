@@ -1,21 +1,18 @@
 /**
  * Run logs over HTTP: agents append to the runs of their batches, org tokens and admins
- * read a job's log with a cursor. Builds its own LogService, so app.ts registers it in one
- * line.
+ * read a job's log with a cursor. Reports may carry logs too (the scheduler writes them
+ * through the same LogService).
  */
 import { IdParams, JobLogs, LogsQuery, LogsRequest, LogsResponse, type Static } from '@qgjob/protocol';
 import type { FastifyInstance } from 'fastify';
-import type { Db } from '../db/db.js';
 import { allow } from '../http/auth.js';
 import { errorResponses } from '../http/responses.js';
 import { agentScope, orgScope } from '../services/auth.js';
-import { LogService, type LogServiceOptions } from '../services/logs.js';
+import type { LogService } from '../services/logs.js';
 
 const errors = errorResponses(400, 401, 403, 404, 409, 429);
 
-export function logRoutes(app: FastifyInstance, db: Db, options: LogServiceOptions = {}): LogService {
-  const logs = new LogService(db, options);
-
+export function logRoutes(app: FastifyInstance, logs: LogService): void {
   app.post<{ Params: Static<typeof IdParams>; Body: LogsRequest }>(
     '/v1/batches/:id/logs',
     {
@@ -50,6 +47,4 @@ export function logRoutes(app: FastifyInstance, db: Db, options: LogServiceOptio
     },
     (request) => logs.read(request.params.id, request.query.after, orgScope(allow(request, 'org', 'admin'))),
   );
-
-  return logs;
 }

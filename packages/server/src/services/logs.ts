@@ -11,8 +11,15 @@
  * finish waits for the run row a write locks): a read that sees the job terminal first and
  * then reads the chunks has all of them.
  */
-import { isTerminal, type JobLogs, LOG_LIMITS, type LogsRequest, type LogsResponse } from '@qgjob/protocol';
-import type { Db } from '../db/db.js';
+import {
+  isTerminal,
+  type JobLogs,
+  LOG_LIMITS,
+  type LogChunkIn,
+  type LogsRequest,
+  type LogsResponse,
+} from '@qgjob/protocol';
+import type { Db, Queryable } from '../db/db.js';
 import { AppError, NotFoundError } from '../errors.js';
 import { getJob } from '../store/jobs.js';
 import * as logs from '../store/logs.js';
@@ -50,48 +57,53 @@ export class LogService {
           `batch ${batchId} is no longer leased to this device (${batch.state}): its logs are closed`,
         );
       }
-      const jobIds = [...new Set(request.chunks.map((c) => c.job_id))];
-      if (jobIds.length === 0) return { accepted: 0, truncated: [] };
-      const runs = new Map((await logs.lockRunningRuns(tx, batchId, jobIds)).map((r) => [r.job_id, r]));
-      const rows: logs.NewChunk[] = [];
-      const changed = new Set<logs.RunLogState>();
-      const recount = new Set<logs.RunLogState>();
-      let accepted = 0;
-      for (const chunk of request.chunks) {
-        const run = runs.get(chunk.job_id);
-        if (!run) continue;
-        accepted++;
-        changed.add(run);
-        let dropped = chunk.dropped ?? 0;
-        if (run.log_marker_seq === null) {
-          const kept = cutUtf8(chunk.text, this.runBytes - run.log_bytes);
-          if (kept.text !== '') {
-            rows.push({ jobId: run.job_id, runN: run.n, seq: ++run.log_seq, stream: chunk.stream, text: kept.text });
-            run.log_bytes += kept.bytes;
-          }
-          dropped += Buffer.byteLength(chunk.text) - kept.bytes;
-        } else {
-          dropped += Buffer.byteLength(chunk.text);
-        }
-        if (dropped === 0) continue;
-        run.log_dropped += dropped;
-        run.log_marker_seq ??= ++run.log_seq;
-        recount.add(run);
-      }
-      for (const run of recount) {
-        rows.push({
-          jobId: run.job_id,
-          runN: run.n,
-          seq: run.log_marker_seq as number,
-          stream: 'agent',
-          text: truncationMarker(run.log_dropped),
-        });
-      }
-      await logs.upsertChunks(tx, rows);
-      await logs.saveRunLogStates(tx, [...changed]);
-      const truncated = [...runs.values()].filter((r) => r.log_marker_seq !== null).map((r) => r.job_id);
-      return { accepted, truncated };
+      return this.write(tx, batchId, request.chunks);
     });
+  }
+
+  /** Appends chunks to the running runs of an active batch the caller holds (a report's logs). */
+  async write(tx: Queryable, batchId: string, chunks: LogChunkIn[]): Promise<LogsResponse> {
+    const jobIds = [...new Set(chunks.map((c) => c.job_id))];
+    if (jobIds.length === 0) return { accepted: 0, truncated: [] };
+    const runs = new Map((await logs.lockRunningRuns(tx, batchId, jobIds)).map((r) => [r.job_id, r]));
+    const rows: logs.NewChunk[] = [];
+    const changed = new Set<logs.RunLogState>();
+    const recount = new Set<logs.RunLogState>();
+    let accepted = 0;
+    for (const chunk of chunks) {
+      const run = runs.get(chunk.job_id);
+      if (!run) continue;
+      accepted++;
+      changed.add(run);
+      let dropped = chunk.dropped ?? 0;
+      if (run.log_marker_seq === null) {
+        const kept = cutUtf8(chunk.text, this.runBytes - run.log_bytes);
+        if (kept.text !== '') {
+          rows.push({ jobId: run.job_id, runN: run.n, seq: ++run.log_seq, stream: chunk.stream, text: kept.text });
+          run.log_bytes += kept.bytes;
+        }
+        dropped += Buffer.byteLength(chunk.text) - kept.bytes;
+      } else {
+        dropped += Buffer.byteLength(chunk.text);
+      }
+      if (dropped === 0) continue;
+      run.log_dropped += dropped;
+      run.log_marker_seq ??= ++run.log_seq;
+      recount.add(run);
+    }
+    for (const run of recount) {
+      rows.push({
+        jobId: run.job_id,
+        runN: run.n,
+        seq: run.log_marker_seq as number,
+        stream: 'agent',
+        text: truncationMarker(run.log_dropped),
+      });
+    }
+    await logs.upsertChunks(tx, rows);
+    await logs.saveRunLogStates(tx, [...changed]);
+    const truncated = [...runs.values()].filter((r) => r.log_marker_seq !== null).map((r) => r.job_id);
+    return { accepted, truncated };
   }
 
   /** `orgId`: the caller may only read this org's jobs; another org's job is "not found". */

@@ -13,6 +13,7 @@ import type {
   Batch,
   BatchEvent,
   ClaimResponse,
+  LogChunkIn,
   RegisterRequest,
   RegisterResponse,
   ReportRequest,
@@ -30,6 +31,7 @@ import { cancelledJobsOfBatch } from '../store/jobs.js';
 import * as runs from '../store/runs.js';
 import type { ArtifactService } from './artifacts.js';
 import { InstallTimes } from './install-times.js';
+import type { LogService } from './logs.js';
 import type { Metrics } from './metrics.js';
 import {
   type ClaimInput,
@@ -68,9 +70,13 @@ export interface SchedulerOptions {
   maxDevicesPerOrg?: number;
   /** Registered app builds, for the claim answer (and BrowserStack uploads). */
   artifacts?: ArtifactService;
+  /** Where the run output a report carries goes. Without it, a report's logs are refused. */
+  logs?: LogService;
 }
 
 const ALIVE_MS = 60_000;
+/** A running batch runs the full yield check at most this often. */
+const YIELD_CHECK_MS = 1_000;
 /** The most ready jobs one claim reads (and locks) to plan a batch from. */
 const MAX_WINDOW = 400;
 /** A long-polling device re-checks at least every pollMs: seen this recently, it is really there. */
@@ -88,6 +94,9 @@ export class Scheduler {
   private readonly log: SchedulerLog;
   private readonly artifacts: ArtifactService | undefined;
   private readonly installTimes = new InstallTimes();
+  private readonly logs: LogService | undefined;
+  /** When each active batch last ran the full yield check (the check is rate-limited per batch). */
+  private readonly yieldCheckedAt = new Map<string, number>();
 
   constructor(
     private readonly db: Db,
@@ -106,6 +115,7 @@ export class Scheduler {
     this.maxDevicesPerOrg = options.maxDevicesPerOrg ?? Number.POSITIVE_INFINITY;
     this.log = options.log ?? SILENT;
     this.artifacts = options.artifacts;
+    this.logs = options.logs;
   }
 
   /** `agentToken`: the agent token calling (undefined: open mode or an admin). */
@@ -324,7 +334,12 @@ export class Scheduler {
         );
       }
       await agents.touchDevice(tx, batch.device_id);
-      const applied = await this.applyEvents(tx, batch, request.events);
+      if (request.logs && request.logs.length > 0 && !this.logs) {
+        throw new AppError('validation_failed', 'this job-server keeps no run logs: send the report without logs', {
+          field: 'logs',
+        });
+      }
+      const applied = await this.applyEvents(tx, batch, request.events, request.logs ?? []);
       finished.push(...applied.finished);
       let requeued = applied.requeued;
       if (request.done) {
@@ -335,28 +350,44 @@ export class Scheduler {
         await agents.clearDeviceBatch(tx, batch.device_id, batch.id);
         // A freed slot of a pool (a BrowserStack account) may be what a waiting device of it needs.
         requeued ||= batch.device_pool !== null;
-        return { yield: false, lease: new Date(), requeued, target: batch.target, cancelled: [] as string[] };
+        this.yieldCheckedAt.delete(batch.id);
+        return {
+          yield: false,
+          lease: new Date(),
+          requeued,
+          target: batch.target,
+          cancelled: [] as string[],
+          truncated: applied.truncated,
+        };
       }
       const lease = await batches.extendLease(tx, batch.id, this.leaseMs);
       const yieldNow = this.policy.yields && (await this.shouldYield(tx, batch));
       const cancelled = await cancelledJobsOfBatch(tx, batch.id);
-      return { yield: yieldNow, lease, requeued, target: batch.target, cancelled };
+      return { yield: yieldNow, lease, requeued, target: batch.target, cancelled, truncated: applied.truncated };
     });
     if (outcome.requeued && outcome.target) this.wakeups.queued(outcome.target);
     for (const status of finished) this.metrics.jobsFinished.inc({ status });
-    return { yield: outcome.yield, cancelled: outcome.cancelled, lease_expires_at: outcome.lease.toISOString() };
+    const answer: ReportResponse = {
+      yield: outcome.yield,
+      cancelled: outcome.cancelled,
+      lease_expires_at: outcome.lease.toISOString(),
+    };
+    if (outcome.truncated) answer.truncated = outcome.truncated;
+    return answer;
   }
 
   /**
-   * Applies a report's events: installs, then every start in one statement, then every
-   * pass in one statement, then failures and errors one by one (they may retry). Order
-   * within a report only matters per job, and a job's start always precedes its finish.
+   * Applies a report's events: installs, then every start in one statement, then the run
+   * output it carries, then every pass in one statement, then failures and errors one by
+   * one (they may retry). Order within a report only matters per job: a job's start
+   * precedes its output, and its output its finish.
    */
   private async applyEvents(
     tx: Queryable,
     batch: batches.BatchRow,
     events: BatchEvent[],
-  ): Promise<{ finished: string[]; requeued: boolean }> {
+    logs: LogChunkIn[],
+  ): Promise<{ finished: string[]; requeued: boolean; truncated?: string[] }> {
     const finished: string[] = [];
     let requeued = false;
     const starts: string[] = [];
@@ -416,6 +447,7 @@ export class Scheduler {
         );
       }
     }
+    const written = logs.length > 0 && this.logs ? await this.logs.write(tx, batch.id, logs) : undefined;
     if (passes.length > 0) {
       const passed = await runs.passRuns(tx, {
         jobIds: passes.map((p) => p.jobId),
@@ -450,7 +482,7 @@ export class Scheduler {
       });
     }
     for (const ms of installsTimed) this.installTimes.observe(batch.target, ms);
-    return { finished, requeued };
+    return { finished, requeued, truncated: written?.truncated };
   }
 
   /** Records a run's end and moves its job on: final, or back to the queue for a retry. */
@@ -567,6 +599,11 @@ export class Scheduler {
     const groupForMs = batch.group_since ? Date.now() - batch.group_since.getTime() : 0;
     const installMs = await this.installTimes.get(tx, batch.target);
     if (groupForMs < quantumMs(installMs, this.config)) return false;
+    // The shares change at the pace of batches, not of reports: once a second per batch is enough.
+    const now = Date.now();
+    if (now - (this.yieldCheckedAt.get(batch.id) ?? 0) < YIELD_CHECK_MS) return false;
+    if (this.yieldCheckedAt.size >= 100_000) this.yieldCheckedAt.clear();
+    this.yieldCheckedAt.set(batch.id, now);
     if (!(await batches.batchHasUnstarted(tx, batch.id))) return false;
     if (!(await batches.otherOrgWaiting(tx, batch.target, batch.org_id))) return false;
     // An idle device (long-polling, so seen in the last few seconds) will take that work: no need to preempt.
