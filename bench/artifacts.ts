@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { ArtifactCache, silentLogger } from '@qgjob/agent';
 import { packBundle, sha256File } from '@qgjob/bundle';
 import { QgjobClient } from '@qgjob/client';
-import { startServerProcess, table } from './lib.js';
+import { startServerProcess, table, writeResults } from './lib.js';
 
 const SIZE_MIB = Number(process.env.SIZE_MIB ?? 256);
 const EXAMPLES = fileURLToPath(new URL('../examples/', import.meta.url));
@@ -94,6 +94,7 @@ try {
 
   console.log(`\nbuild of ${SIZE_MIB} MiB, job-server --memory on loopback\n`);
   console.log(table(rows));
+  await writeResults('artifacts', { params: { SIZE_MIB }, rows });
 } finally {
   await server.stop();
   await rm(scratch, { recursive: true, force: true });

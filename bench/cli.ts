@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCommand } from '../tests/helpers/process.js';
-import { percentile, request, startServerProcess, table } from './lib.js';
+import { percentile, request, startServerProcess, table, writeResults } from './lib.js';
 
 const RUNS = Number(process.env.RUNS ?? 20);
 const WARMUP = 3;
@@ -84,6 +84,7 @@ async function main(): Promise<void> {
     }
     console.log(`bench/cli: the packed CLI on Node ${process.version}, ${RUNS} runs each after ${WARMUP} warm-up runs`);
     console.log(table(rows));
+    await writeResults('cli', { params: { RUNS, WARMUP }, rows });
   } finally {
     await server.stop();
     rmSync(temp, { recursive: true, force: true });

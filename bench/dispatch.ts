@@ -11,19 +11,22 @@ import { silentLogger, startAgent } from '@qgjob/agent';
 import { QgjobClient } from '@qgjob/client';
 import PgBoss from 'pg-boss';
 import { createDatabase } from '../tests/helpers/db.js';
-import { benchPostgresUrl, percentile, pool, requireBenchPostgres, startServerProcess, stores, table } from './lib.js';
+import {
+  benchPostgresUrl,
+  finishedCount,
+  percentile,
+  pool,
+  requireBenchPostgres,
+  startServerProcess,
+  stores,
+  table,
+  writeResults,
+} from './lib.js';
 
 const JOBS = Number(process.env.JOBS ?? 10_000);
 const DEVICES = Number(process.env.DEVICES ?? 64);
 const LATENCY_JOBS = Number(process.env.LATENCY_JOBS ?? 300);
 const AGENTS = 4;
-
-async function finishedCount(url: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  let n = 0;
-  for (const m of text.matchAll(/^qgjob_jobs_finished_total\{[^}]*\} (\d+)/gm)) n += Number(m[1]);
-  return n;
-}
 
 async function waitFinished(url: string, total: number): Promise<void> {
   while ((await finishedCount(url)) < total) await new Promise((r) => setTimeout(r, 20));
@@ -126,6 +129,11 @@ async function main(): Promise<void> {
     `bench/dispatch: ${JOBS} zero-length jobs, ${DEVICES} devices on ${AGENTS} agents; latency over ${LATENCY_JOBS} single submits`,
   );
   console.log(table(rows));
+  await writeResults('dispatch', {
+    params: { JOBS, DEVICES, AGENTS, LATENCY_JOBS },
+    rows,
+    postgresUrl: benchPostgresUrl,
+  });
 }
 
 await main();

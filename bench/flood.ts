@@ -8,7 +8,7 @@
  */
 import { silentLogger, startAgent } from '@qgjob/agent';
 import { QgjobClient } from '@qgjob/client';
-import { percentile, pgliteStore, request, startServerProcess, table } from './lib.js';
+import { percentile, pgliteStore, request, startServerProcess, table, writeResults } from './lib.js';
 
 const DURATION_S = Number(process.env.DURATION_S ?? 30);
 const RATE = Number(process.env.RATE ?? 20);
@@ -105,19 +105,19 @@ async function main(): Promise<void> {
   console.log(
     `bench/flood: ${DURATION_S} s; org "flood" at 10 × its limit of ${RATE} submits/s; org "calm" one submit every 500 ms; 4 devices, 200 ms tests`,
   );
-  console.log(
-    table([
-      {
-        'calm submits ok': `${calmIds.length} of ${calmIds.length + calmFailed}`,
-        'calm submit→start p50 / p99 ms': `${percentile(waits, 50).toFixed(0)} / ${percentile(waits, 99).toFixed(0)}`,
-        'calm not started': notStarted,
-        'flood 201': floodCodes.get(201) ?? 0,
-        'flood 429': floodCodes.get(429) ?? 0,
-        'flood other': [...floodCodes].filter(([c]) => c !== 201 && c !== 429).reduce((s, [, n]) => s + n, 0),
-        '/healthz p50 / p99 ms': `${percentile(health, 50).toFixed(1)} / ${percentile(health, 99).toFixed(1)}`,
-      },
-    ]),
-  );
+  const rows = [
+    {
+      'calm submits ok': `${calmIds.length} of ${calmIds.length + calmFailed}`,
+      'calm submit→start p50 / p99 ms': `${percentile(waits, 50).toFixed(0)} / ${percentile(waits, 99).toFixed(0)}`,
+      'calm not started': notStarted,
+      'flood 201': floodCodes.get(201) ?? 0,
+      'flood 429': floodCodes.get(429) ?? 0,
+      'flood other': [...floodCodes].filter(([c]) => c !== 201 && c !== 429).reduce((s, [, n]) => s + n, 0),
+      '/healthz p50 / p99 ms': `${percentile(health, 50).toFixed(1)} / ${percentile(health, 99).toFixed(1)}`,
+    },
+  ];
+  console.log(table(rows));
+  await writeResults('flood', { params: { DURATION_S, RATE, DEVICES: 4, TEST_MS: 200, INSTALL_MS: 100 }, rows });
 }
 
 await main();

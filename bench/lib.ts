@@ -1,17 +1,23 @@
 /** Shared pieces of the benchmarks: a job-server process from the build, stores, HTTP load. */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
+import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { createDatabase } from '../tests/helpers/db.js';
 
 const SERVER = fileURLToPath(new URL('../packages/server/dist/main.js', import.meta.url));
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** Where writeResults puts `<name>.json`; scripts/bench-tables.mjs reads them from there. */
+export const RESULTS_DIR = join(ROOT, 'bench', 'results');
 
 export interface Store {
   name: 'pglite' | 'postgres';
   args: string[];
+  /** PostgreSQL: the database's URL (for the benchmark's own queries). */
+  url?: string;
   cleanup(): Promise<void>;
 }
 
@@ -29,7 +35,7 @@ export async function pgliteStore(): Promise<Store> {
 
 export async function postgresStore(): Promise<Store> {
   const database = await createDatabase(requireBenchPostgres(), 'qgjob_bench');
-  return { name: 'postgres', args: [`--database-url=${database.url}`], cleanup: database.drop };
+  return { name: 'postgres', args: [`--database-url=${database.url}`], url: database.url, cleanup: database.drop };
 }
 
 export function requireBenchPostgres(): string {
@@ -142,4 +148,94 @@ export function table(rows: Record<string, string | number>[]): string {
     line(width.map((w) => '-'.repeat(w))),
     ...rows.map((r) => line(keys.map((k) => String(r[k])))),
   ].join('\n');
+}
+
+export type Row = Record<string, string | number>;
+
+export interface Results {
+  /** The sizes and settings the run used (what its environment variables made them). */
+  params: Record<string, string | number | boolean>;
+  /** The same objects the printed table shows. */
+  rows: Row[];
+  notes?: string[];
+  /** How to run it again. Default `npm run bench:<name>`. */
+  command?: string;
+  /** The PostgreSQL the run used, if any: its server version is recorded. */
+  postgresUrl?: string;
+  /** Default bench/results. */
+  dir?: string;
+}
+
+function git(args: string[]): string | undefined {
+  try {
+    return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trimEnd();
+  } catch {
+    return undefined;
+  }
+}
+
+/** The commit measured; dirty when tracked files other than bench/results differ from it. */
+export function gitCommit(): { sha: string; dirty: boolean } {
+  const sha = git(['rev-parse', 'HEAD']) ?? 'unknown';
+  const status = git(['status', '--porcelain', '--untracked-files=no']) ?? '';
+  const dirty = status
+    .split('\n')
+    .filter((line) => line.length > 3)
+    // "XY path" or "XY from -> to" (renames).
+    .flatMap((line) => line.slice(3).split(' -> '))
+    .map((path) => path.replace(/^"|"$/g, ''))
+    .some((path) => !path.startsWith('bench/results/'));
+  return { sha, dirty };
+}
+
+export async function postgresVersion(url: string): Promise<string | undefined> {
+  const client = new pg.Client({ connectionString: url });
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ server_version: string }>('SHOW server_version');
+    return rows[0]?.server_version;
+  } catch {
+    return undefined;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/**
+ * Writes bench/results/<name>.json: what was measured, when, on which commit and machine,
+ * with which sizes. scripts/bench-tables.mjs turns these files into the README's tables.
+ */
+export async function writeResults(name: string, results: Results): Promise<string> {
+  const cpus = os.cpus();
+  const postgres = results.postgresUrl ? await postgresVersion(results.postgresUrl) : undefined;
+  const file = {
+    benchmark: name,
+    command: results.command ?? `npm run bench:${name}`,
+    date: new Date().toISOString(),
+    commit: gitCommit(),
+    machine: {
+      cpu: cpus[0]?.model.trim() ?? 'unknown',
+      cores: cpus.length,
+      memory_gib: Math.round((os.totalmem() / 1024 ** 3) * 10) / 10,
+      node: process.version,
+      ...(postgres ? { postgresql: postgres } : {}),
+    },
+    params: results.params,
+    rows: results.rows,
+    ...(results.notes?.length ? { notes: results.notes } : {}),
+  };
+  const dir = results.dir ?? RESULTS_DIR;
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `${name}.json`);
+  writeFileSync(path, `${JSON.stringify(file, null, 2)}\n`);
+  console.log(`results: ${path}`);
+  return path;
+}
+
+/** Jobs that reached a terminal status, from the server's /metrics. */
+export async function finishedCount(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  let n = 0;
+  for (const m of text.matchAll(/^qgjob_jobs_finished_total\{[^}]*\} (\d+)/gm)) n += Number(m[1]);
+  return n;
 }

@@ -4,7 +4,7 @@
  *   npm run bench:submit             (PostgreSQL from QGJOB_BENCH_DATABASE_URL or QGJOB_TEST_DATABASE_URL)
  *   SINGLE=20000 BULK=40 npm run bench:submit
  */
-import { percentile, pool, request, startServerProcess, stores, table } from './lib.js';
+import { benchPostgresUrl, percentile, pool, request, startServerProcess, stores, table, writeResults } from './lib.js';
 
 const SINGLE = Number(process.env.SINGLE ?? 20_000);
 const BULK = Number(process.env.BULK ?? 40);
@@ -53,6 +53,11 @@ async function main(): Promise<void> {
   }
   console.log(`bench/submit: ${SINGLE} single submits, ${BULK} bulk submits of ${BULK_SIZE} tests`);
   console.log(table(rows));
+  await writeResults('submit', {
+    params: { SINGLE, BULK, BULK_SIZE, CONCURRENCY },
+    rows,
+    postgresUrl: benchPostgresUrl,
+  });
 }
 
 await main();

@@ -139,6 +139,12 @@ describe('planBatch: batches sized by time', () => {
     expect(mine).toHaveLength(8);
   });
 
+  it('holds at most maxBatchMs of expected time, and a longer test alone', () => {
+    // 40 tests of 60 s on one device: 5 minutes' worth, then the device comes back for more.
+    expect(plan(Array(40).fill(60_000), 1, 0)).toHaveLength(config.maxBatchMs / 60_000);
+    expect(plan([config.maxBatchMs * 2, 1000, 1000], 1, 0)).toEqual(['j0']);
+  });
+
   it('takes higher aged priority levels first and at most maxBatch jobs', () => {
     const candidates = [
       { id: 'low', aged: 1.5, expected_ms: 90_000 },
@@ -191,6 +197,24 @@ describe('shouldYield', () => {
     const q = quantumMs(3000, config);
     expect(shouldYield({ orgId: 'a', busy, waiting, groupForMs: q - 1, installMs: 3000, config })).toBe(false);
     expect(shouldYield({ orgId: 'a', busy, waiting, groupForMs: q, installMs: 3000, config })).toBe(true);
+  });
+  it('after maxStickMs time-shares only unequal shares: equal ones stay put', () => {
+    const long = config.maxStickMs + 1;
+    const waiting2 = [group('b', 'v1', 5, { oldest_wait_ms: 100 })];
+    const even = new Map([
+      ['a', 1],
+      ['b', 1],
+    ]);
+    expect(shouldYield({ orgId: 'a', busy: even, waiting: waiting2, groupForMs: long, installMs: 0, config })).toBe(
+      false,
+    );
+    const uneven = new Map([
+      ['a', 2],
+      ['b', 1],
+    ]);
+    expect(shouldYield({ orgId: 'a', busy: uneven, waiting: waiting2, groupForMs: long, installMs: 0, config })).toBe(
+      true,
+    );
   });
   it('never yields to itself', () => {
     expect(

@@ -8,7 +8,7 @@
  *  1. Stay warm: keep serving the group the device serves while it has ready jobs, until
  *     switching is both wanted and paid for (`wantsSwitch`): another org holds fewer
  *     devices by two or more, or holds none and has waited past `starveMs`, or the device
- *     has stuck with the group past `maxStickMs` while others wait — and the device has
+ *     has stuck with the group past `maxStickMs` while an org with fewer devices waits — and the device has
  *     served the group for at least a quantum (`quantumMs`): `switchCost` times what an
  *     install takes, and never less than `minQuantumMs`. A switch costs an install, so a
  *     device moves between orgs at most once per quantum: installs stay near one per org
@@ -58,6 +58,12 @@ export interface PolicyConfig {
   minQuantumMs: number;
   /** Expected length of a test never seen, in a group none of whose tests was seen. */
   defaultTestMs: number;
+  /**
+   * The most expected test time one batch holds. A device comes back for more at least this
+   * often, so the end of a workload spreads over the devices that free up instead of waiting
+   * in long batches, and a new org's share is decided afresh.
+   */
+  maxBatchMs: number;
 }
 
 export const DEFAULT_POLICY_CONFIG: PolicyConfig = {
@@ -69,6 +75,7 @@ export const DEFAULT_POLICY_CONFIG: PolicyConfig = {
   switchCost: 4,
   minQuantumMs: 2_000,
   defaultTestMs: 30_000,
+  maxBatchMs: 5 * 60_000,
 };
 
 export interface ClaimInput {
@@ -150,7 +157,8 @@ export function wantsSwitch(input: {
     const theirs = busyOf(input.busy, g.org_id);
     if (theirs + 1 < mine) return true;
     if (theirs === 0 && g.oldest_wait_ms > input.config.starveMs) return true;
-    if (input.groupForMs > input.config.maxStickMs) return true;
+    // Stuck long with shares that could be more even: time-share the difference.
+    if (input.groupForMs > input.config.maxStickMs && theirs < mine) return true;
   }
   return false;
 }
@@ -231,7 +239,8 @@ export const fairPolicy: Policy = {
  * one more while the time it saves, W/k − W/(k+1), exceeds the install it costs, at most
  * `share`, and never parts under `minSplit` jobs. The candidates are dealt longest first
  * to the least loaded part (higher aged priority levels first); this batch is the part
- * with the longest test, in that order, at most `maxBatch` jobs.
+ * with the longest test, in that order, at most `maxBatch` jobs and `maxBatchMs` of
+ * expected time (a longer test alone is a batch of its own).
  */
 export function planBatch({ candidates, decision, installMs, config }: PlanInput): string[] {
   if (candidates.length === 0) return [];
@@ -255,7 +264,17 @@ export function planBatch({ candidates, decision, installMs, config }: PlanInput
     loads[k] = (loads[k] as number) + j.ms;
     if (k === 0) mine.push(j.c.id);
   }
-  return mine.slice(0, Math.min(config.maxBatch, decision.size));
+  const batch: string[] = [];
+  let planned = 0;
+  const expected = new Map(jobs.map((j) => [j.c.id, j.ms]));
+  for (const id of mine) {
+    const ms = expected.get(id) as number;
+    if (batch.length >= Math.min(config.maxBatch, decision.size)) break;
+    if (batch.length > 0 && planned + ms > config.maxBatchMs) break;
+    batch.push(id);
+    planned += ms;
+  }
+  return batch;
 }
 
 export const groupedPolicy: Policy = {

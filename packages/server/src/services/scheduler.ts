@@ -75,6 +75,9 @@ export interface SchedulerOptions {
 }
 
 const ALIVE_MS = 60_000;
+/** A claim that found every ready job of its choices held by other claims asks again after this. */
+const CONTENDED_RETRY_MS = 20;
+const CONTENDED_RETRIES = 5;
 /** A running batch runs the full yield check at most this often. */
 const YIELD_CHECK_MS = 1_000;
 /** The most ready jobs one claim reads (and locks) to plan a batch from. */
@@ -151,22 +154,30 @@ export class Scheduler {
   /** Long-polls up to `waitMs` for a batch for this device. */
   async claim(deviceId: string, waitMs: number, signal?: AbortSignal, agentToken?: string): Promise<ClaimResponse> {
     const deadline = Date.now() + waitMs;
+    let quickRetries = 0;
     for (;;) {
-      const { batch, target } = await this.tryClaim(deviceId, agentToken);
+      const { batch, target, contended } = await this.tryClaim(deviceId, agentToken);
       if (batch) return { batch };
       const left = deadline - Date.now();
       if (left <= 0 || signal?.aborted) return { batch: null };
-      await this.wakeups.wait(target, Math.min(left, this.pollMs), signal);
+      // Jobs other claims held may be let go when those commit: look again soon, not at the next poll.
+      // (A few times: what it saw may also be jobs this device must not take, retries avoiding it.)
+      const quick = contended && quickRetries++ < CONTENDED_RETRIES;
+      await this.wakeups.wait(target, Math.min(left, quick ? CONTENDED_RETRY_MS : this.pollMs), signal);
     }
   }
 
   /** One claim: lock → guard → snapshot → policy.choose → lease, in one transaction. */
-  private async tryClaim(deviceId: string, agentToken?: string): Promise<{ batch: Batch | null; target: Target }> {
+  private async tryClaim(
+    deviceId: string,
+    agentToken?: string,
+  ): Promise<{ batch: Batch | null; target: Target; contended: boolean }> {
     const result = await this.db.transaction(async (tx) => {
       const device = await this.lockDevice(tx, deviceId, agentToken);
       const snapshot = await this.snapshot(tx, device);
-      const batch = snapshot ? await this.lease(tx, device, snapshot) : null;
-      return { batch, target: device.target };
+      const leased = snapshot ? await this.lease(tx, device, snapshot) : null;
+      const batch = leased === 'contended' ? null : leased;
+      return { batch, target: device.target, contended: leased === 'contended' };
     });
     if (result.batch) {
       this.metrics.batches.inc();
@@ -247,7 +258,8 @@ export class Scheduler {
   }
 
   /** Chooses a group, plans its batch from the group's first ready jobs, and leases it to the device. */
-  private async lease(tx: Queryable, device: agents.DeviceRow, input: ClaimInput): Promise<Batch | null> {
+  private async lease(tx: Queryable, device: agents.DeviceRow, input: ClaimInput): Promise<Batch | 'contended' | null> {
+    let contended = false;
     // Infrastructure retries go to another device, if this target has another live one.
     const others = (await agents.countLiveDevices(tx, device.target, ALIVE_MS)) > 1;
     const levels = new Map(input.groups.map((g) => [groupKey(g), (g as batches.GroupRow).levels]));
@@ -255,8 +267,12 @@ export class Scheduler {
     // Another claim may hold a group's jobs (SKIP LOCKED finds none): try the next choice.
     for (let round = 0; round < 4 && candidates.length > 0; round++) {
       const decision = this.policy.choose({ ...input, groups: candidates });
-      if (!decision) return null;
+      if (!decision) break;
       const window = this.policy.plan ? Math.min(MAX_WINDOW, this.config.maxBatch * decision.share) : decision.size;
+      // Concurrent claims of one group plan from disjoint windows; what is not taken is let go
+      // before the batch is written, so those claims are not left with nothing to take.
+      const partial = window > decision.size;
+      if (partial) await batches.markCandidates(tx);
       const locked = await batches.lockCandidates(tx, {
         target: device.target,
         orgId: decision.org_id,
@@ -266,15 +282,19 @@ export class Scheduler {
         agingMs: this.config.agingMs,
         avoidDeviceId: others ? device.id : null,
       });
-      const ids = this.policy.plan
+      const planned = this.policy.plan
         ? this.policy.plan({ candidates: locked, decision, installMs: input.installMs, config: this.config })
         : locked.slice(0, decision.size).map((j) => j.id);
+      if (partial && planned.length < locked.length) await batches.releaseCandidates(tx);
+      const batchId = newId('bat');
+      const taken = new Set(planned.length > 0 ? await batches.assignJobs(tx, batchId, planned) : []);
+      const ids = planned.filter((id) => taken.has(id));
       if (ids.length === 0) {
+        // The snapshot saw ready jobs here that other claims hold right now: worth asking again soon.
+        contended = true;
         candidates = candidates.filter((g) => groupKey(g) !== groupKey(decision));
         continue;
       }
-      const batchId = newId('bat');
-      await batches.assignJobs(tx, batchId, ids);
       const leaseExpiresAt = await batches.insertBatch(tx, {
         id: batchId,
         deviceId: device.id,
@@ -316,7 +336,7 @@ export class Scheduler {
         }),
       };
     }
-    return null;
+    return contended ? 'contended' : null;
   }
 
   async report(batchId: string, request: ReportRequest, agentToken?: string): Promise<ReportResponse> {
@@ -343,8 +363,8 @@ export class Scheduler {
       finished.push(...applied.finished);
       let requeued = applied.requeued;
       if (request.done) {
-        requeued = (await batches.releaseJobs(tx, batch.id, request.done.unstarted)) > 0 || requeued;
-        // Anything neither finished nor handed back is lost with the batch.
+        // The unstarted jobs go back to the queue as they were (abandonBatch puts back every job
+        // not started, listed or not); a run still going is lost with the batch.
         requeued = (await this.abandonBatch(tx, batch, 'the agent ended the batch without finishing it')) || requeued;
         await batches.endBatch(tx, batch.id, 'done');
         await agents.clearDeviceBatch(tx, batch.device_id, batch.id);

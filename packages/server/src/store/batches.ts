@@ -86,7 +86,7 @@ export interface CandidateJob {
  * Locks up to `limit` ready jobs of one group, highest aged priority first, with their
  * tests' expected durations: the first `limit` of each priority level in queue order (an
  * index range each), merged. SKIP LOCKED: concurrent claims lock disjoint jobs, never
- * wait. The claim then assigns those it plans into its batch; the rest are let go at commit.
+ * wait. The claim then lets them go (releaseCandidates) and assigns the ones it planned.
  */
 export async function lockCandidates(
   q: Queryable,
@@ -104,7 +104,9 @@ export async function lockCandidates(
   const { rows } = await q.query<CandidateJob>(
     `SELECT j.id, j.test_path, j.priority, j.attempts, j.bundle_sha256,
             (j.priority + extract(epoch FROM now() - j.queued_at) * 1000 / $6::float8)::float8 AS aged,
-            d.avg_ms AS expected_ms
+            -- A subquery per job (never a join the planner might turn into a scan of the org's history).
+            (SELECT d.avg_ms FROM test_durations d
+              WHERE d.org_id = $2 AND d.target = $1 AND d.test_path = j.test_path) AS expected_ms
        FROM unnest($4::int[]) AS l(p)
        CROSS JOIN LATERAL (
          SELECT id, test_path, priority, attempts, bundle_sha256, queued_at FROM jobs
@@ -113,7 +115,7 @@ export async function lockCandidates(
           ORDER BY queued_at, id
           LIMIT $5
           FOR UPDATE SKIP LOCKED) j
-       LEFT JOIN test_durations d ON d.org_id = $2 AND d.target = $1 AND d.test_path = j.test_path
+
       ORDER BY aged DESC, j.id
       LIMIT $5`,
     [r.target, r.orgId, r.appVersionId, r.levels, r.limit, r.agingMs, r.avoidDeviceId],
@@ -121,13 +123,29 @@ export async function lockCandidates(
   return rows;
 }
 
-/** Moves these locked jobs into the batch (`assigned`). */
-export async function assignJobs(q: Queryable, batchId: string, jobIds: string[]): Promise<number> {
-  const { rowCount } = await q.query(
-    `UPDATE jobs SET status = 'assigned', batch_id = $1 WHERE id = ANY($2::text[]) AND status = 'queued'`,
+/** Marks where a claim's candidate locks begin, so the ones it does not take can be let go at once. */
+export async function markCandidates(q: Queryable): Promise<void> {
+  await q.query('SAVEPOINT claim_candidates');
+}
+
+/** Lets go of every candidate lockCandidates took since markCandidates (nothing else of the transaction). */
+export async function releaseCandidates(q: Queryable): Promise<void> {
+  await q.query('ROLLBACK TO SAVEPOINT claim_candidates');
+}
+
+/**
+ * Moves these jobs into the batch (`assigned`), skipping any another claim locked
+ * meanwhile or that left the queue. Returns the ids assigned.
+ */
+export async function assignJobs(q: Queryable, batchId: string, jobIds: string[]): Promise<string[]> {
+  const { rows } = await q.query<{ id: string }>(
+    `WITH picked AS (
+       SELECT id FROM jobs WHERE id = ANY($2::text[]) AND status = 'queued' FOR UPDATE SKIP LOCKED)
+     UPDATE jobs j SET status = 'assigned', batch_id = $1 FROM picked WHERE j.id = picked.id
+     RETURNING j.id`,
     [batchId, jobIds],
   );
-  return rowCount;
+  return rows.map((r) => r.id);
 }
 
 export interface BatchRow {
