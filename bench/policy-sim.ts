@@ -467,6 +467,8 @@ export function runPolicy(w: Workload, policy: Policy, options: RunOptions): Pol
   let waitCount = D;
 
   let installMs = 0;
+  /** As the server's TestTimes: what a test takes lately, for groups with no test seen. */
+  let typicalTestMs: number | undefined;
   let installs = 0;
   let reinstalls = 0;
   let installTime = 0;
@@ -591,7 +593,7 @@ export function runPolicy(w: Workload, policy: Policy, options: RunOptions): Pol
       candidates.push({ id: String(j), aged, expected_ms: Number.isNaN(expected) ? null : expected });
     }
     const ids = policy.plan
-      ? policy.plan({ candidates, decision, installMs, config })
+      ? policy.plan({ candidates, decision, installMs, typicalTestMs, config })
       : candidates.slice(0, decision.size).map((c) => c.id);
     if (ids.length === 0) throw new Error('a ready group planned an empty batch');
     claims++;
@@ -754,6 +756,7 @@ export function runPolicy(w: Workload, policy: Policy, options: RunOptions): Pol
       const p = w.jobPath[j] as number;
       const seen = pathExpected[p] as number;
       pathExpected[p] = Number.isNaN(seen) ? ms : seen * (1 - NEWEST) + ms * NEWEST;
+      typicalTestMs = typicalTestMs === undefined ? ms : typicalTestMs * (1 - NEWEST) + ms * NEWEST;
       devPos[d] = (devPos[d] as number) + 1;
       if ((devPos[d] as number) < jobs.length) {
         if (policy.yields && wantsYield(d, t)) {

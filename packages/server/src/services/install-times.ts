@@ -1,5 +1,6 @@
 /**
- * What an install takes per target, for the policy's switch cost: a running average kept
+ * What an install takes per target, for the policy's switch cost (and, TestTimes, what a
+ * test takes, for batches of tests never seen): a running average kept
  * in memory, read from the install history at most every REFRESH_MS (other job-servers
  * record installs too), and folded in at once for the installs this server records.
  */
@@ -9,6 +10,20 @@ import { recentInstallMs } from '../store/durations.js';
 
 const REFRESH_MS = 30_000;
 const NEWEST = 0.3;
+
+/** What a test takes on each target lately, from the runs this server recorded (0 ms tests count as 1 ms). */
+export class TestTimes {
+  private readonly known = new Map<Target, number>();
+
+  get(target: Target): number | undefined {
+    return this.known.get(target);
+  }
+
+  observe(target: Target, ms: number): void {
+    const cached = this.known.get(target);
+    this.known.set(target, cached === undefined ? ms : cached * (1 - NEWEST) + ms * NEWEST);
+  }
+}
 
 export class InstallTimes {
   private readonly known = new Map<Target, { ms: number; at: number }>();

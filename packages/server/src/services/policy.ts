@@ -113,6 +113,8 @@ export interface PlanInput {
   candidates: Candidate[];
   decision: Decision;
   installMs: number;
+  /** What a test on this target takes lately (a running average), for groups with no test seen; default defaultTestMs. */
+  typicalTestMs?: number;
   config: PolicyConfig;
 }
 
@@ -235,20 +237,22 @@ export const fairPolicy: Policy = {
 
 /**
  * Sizes a batch by time. The candidates (the group's first ready jobs, at most `share`
- * batches' worth) get their expected durations, unknown ones the group's median. Parts:
+ * batches' worth) get their expected durations, unknown ones the group's median (in a group
+ * with none seen, what tests on the target take lately, else `defaultTestMs`). Parts:
  * one more while the time it saves, W/k − W/(k+1), exceeds the install it costs, at most
  * `share`, and never parts under `minSplit` jobs. The candidates are dealt longest first
  * to the least loaded part (higher aged priority levels first); this batch is the part
  * with the longest test, in that order, at most `maxBatch` jobs and `maxBatchMs` of
  * expected time (a longer test alone is a batch of its own).
  */
-export function planBatch({ candidates, decision, installMs, config }: PlanInput): string[] {
+export function planBatch({ candidates, decision, installMs, typicalTestMs, config }: PlanInput): string[] {
   if (candidates.length === 0) return [];
   const known = candidates
     .map((c) => c.expected_ms)
     .filter((ms): ms is number => ms !== null)
     .sort((a, b) => a - b);
-  const median = known.length > 0 ? (known[Math.floor((known.length - 1) / 2)] as number) : config.defaultTestMs;
+  const median =
+    known.length > 0 ? (known[Math.floor((known.length - 1) / 2)] as number) : (typicalTestMs ?? config.defaultTestMs);
   const jobs = candidates.map((c, i) => ({ c, i, ms: Math.max(1, c.expected_ms ?? median) }));
   const work = jobs.reduce((s, j) => s + j.ms, 0);
   const maxParts = Math.max(1, Math.min(decision.share, Math.floor(jobs.length / config.minSplit)));

@@ -27,10 +27,9 @@ import * as agents from '../store/agents.js';
 import { lockPool, upsertPool } from '../store/artifacts.js';
 import * as batches from '../store/batches.js';
 import * as durations from '../store/durations.js';
-import { cancelledJobsOfBatch } from '../store/jobs.js';
 import * as runs from '../store/runs.js';
 import type { ArtifactService } from './artifacts.js';
-import { InstallTimes } from './install-times.js';
+import { InstallTimes, TestTimes } from './install-times.js';
 import type { LogService } from './logs.js';
 import type { Metrics } from './metrics.js';
 import {
@@ -97,6 +96,7 @@ export class Scheduler {
   private readonly log: SchedulerLog;
   private readonly artifacts: ArtifactService | undefined;
   private readonly installTimes = new InstallTimes();
+  private readonly testTimes = new TestTimes();
   private readonly logs: LogService | undefined;
   /** When each active batch last ran the full yield check (the check is rate-limited per batch). */
   private readonly yieldCheckedAt = new Map<string, number>();
@@ -206,11 +206,10 @@ export class Scheduler {
    */
   private async lockDevice(tx: Queryable, deviceId: string, agentToken?: string): Promise<agents.DeviceRow> {
     const device = await agents.lockDevice(tx, deviceId);
-    // Another agent's device is, to this agent, not there.
+    // Another agent's device is, to this agent, not there (and was not touched: this rolls back).
     if (!device || (agentToken !== undefined && device.agent_token_id !== agentToken)) {
       throw new NotFoundError('device', deviceId);
     }
-    await agents.touchDevice(tx, device.id);
     if (device.batch_id) {
       // Expired like any lost batch: jobs back, runs lost, and the device no longer busy
       // (pools and idle counts must not see it holding that batch).
@@ -224,7 +223,10 @@ export class Scheduler {
   }
 
   /** What the policy decides from; null when there is nothing this device may take. */
-  private async snapshot(tx: Queryable, device: agents.DeviceRow): Promise<ClaimInput | null> {
+  private async snapshot(
+    tx: Queryable,
+    device: agents.DeviceRow,
+  ): Promise<(ClaimInput & { liveDevices: number }) | null> {
     // A pool at its limit (all of a BrowserStack account's parallel sessions busy) waits.
     if (device.pool) {
       const pool = await lockPool(tx, device.pool);
@@ -232,13 +234,10 @@ export class Scheduler {
     }
     const ready = await batches.readyGroups(tx, device.target, this.config.agingMs);
     if (ready.length === 0) return null;
-    // One connection per transaction: queries go one after another.
-    const busy = await batches.busyByOrg(tx, device.target);
+    const { busy, idle, live, warm } = await agents.claimContext(tx, device.target, device.id, ALIVE_MS);
     // An org at its device cap waits for one of its batches to end.
     const groups = ready.filter((g) => (busy.get(g.org_id) ?? 0) < this.maxDevicesPerOrg);
     if (groups.length === 0) return null;
-    const idle = await agents.countIdleDevices(tx, device.target, ALIVE_MS);
-    const warm = await agents.warmApps(tx, device.id);
     const last =
       device.last_org_id && device.last_app_version_id
         ? {
@@ -254,14 +253,19 @@ export class Scheduler {
       idleDevices: Math.max(1, idle),
       installMs: await this.installTimes.get(tx, device.target),
       config: this.config,
+      liveDevices: live,
     };
   }
 
   /** Chooses a group, plans its batch from the group's first ready jobs, and leases it to the device. */
-  private async lease(tx: Queryable, device: agents.DeviceRow, input: ClaimInput): Promise<Batch | 'contended' | null> {
+  private async lease(
+    tx: Queryable,
+    device: agents.DeviceRow,
+    { liveDevices, ...input }: ClaimInput & { liveDevices: number },
+  ): Promise<Batch | 'contended' | null> {
     let contended = false;
     // Infrastructure retries go to another device, if this target has another live one.
-    const others = (await agents.countLiveDevices(tx, device.target, ALIVE_MS)) > 1;
+    const others = liveDevices > 1;
     const levels = new Map(input.groups.map((g) => [groupKey(g), (g as batches.GroupRow).levels]));
     let candidates = input.groups;
     // Another claim may hold a group's jobs (SKIP LOCKED finds none): try the next choice.
@@ -283,7 +287,13 @@ export class Scheduler {
         avoidDeviceId: others ? device.id : null,
       });
       const planned = this.policy.plan
-        ? this.policy.plan({ candidates: locked, decision, installMs: input.installMs, config: this.config })
+        ? this.policy.plan({
+            candidates: locked,
+            decision,
+            installMs: input.installMs,
+            typicalTestMs: this.testTimes.get(device.target),
+            config: this.config,
+          })
         : locked.slice(0, decision.size).map((j) => j.id);
       if (partial && planned.length < locked.length) await batches.releaseCandidates(tx);
       const batchId = newId('bat');
@@ -295,7 +305,7 @@ export class Scheduler {
         candidates = candidates.filter((g) => groupKey(g) !== groupKey(decision));
         continue;
       }
-      const leaseExpiresAt = await batches.insertBatch(tx, {
+      const leaseExpiresAt = await batches.leaseBatch(tx, {
         id: batchId,
         deviceId: device.id,
         agentId: device.agent_id,
@@ -306,13 +316,6 @@ export class Scheduler {
         size: ids.length,
         leaseMs: this.leaseMs,
       });
-      await agents.setDeviceBatch(tx, {
-        id: device.id,
-        batchId,
-        orgId: decision.org_id,
-        appVersionId: decision.app_version_id,
-      });
-      if (decision.install) await agents.recordInstall(tx, device.id, decision.org_id, decision.app_version_id);
       const app = (await this.artifacts?.batchApp(tx, decision.org_id, decision.app_version_id, device.pool)) ?? null;
       const byId = new Map(locked.map((j) => [j.id, j]));
       return {
@@ -342,7 +345,7 @@ export class Scheduler {
   async report(batchId: string, request: ReportRequest, agentToken?: string): Promise<ReportResponse> {
     const finished: string[] = [];
     const outcome = await this.db.transaction(async (tx) => {
-      const batch = await batches.lockBatch(tx, batchId);
+      const batch = await batches.lockBatch(tx, batchId, true);
       // An agent reports only on batches leased to it.
       if (!batch || (agentToken !== undefined && batch.agent_token_id !== agentToken)) {
         throw new NotFoundError('batch', batchId);
@@ -353,7 +356,6 @@ export class Scheduler {
           `batch ${batchId} is no longer leased to this device (${batch.state}): its jobs went back to the queue; drop it`,
         );
       }
-      await agents.touchDevice(tx, batch.device_id);
       if (request.logs && request.logs.length > 0 && !this.logs) {
         throw new AppError('validation_failed', 'this job-server keeps no run logs: send the report without logs', {
           field: 'logs',
@@ -380,9 +382,8 @@ export class Scheduler {
           truncated: applied.truncated,
         };
       }
-      const lease = await batches.extendLease(tx, batch.id, this.leaseMs);
+      const { lease_expires_at: lease, cancelled } = await batches.extendLease(tx, batch.id, this.leaseMs);
       const yieldNow = this.policy.yields && (await this.shouldYield(tx, batch));
-      const cancelled = await cancelledJobsOfBatch(tx, batch.id);
       return { yield: yieldNow, lease, requeued, target: batch.target, cancelled, truncated: applied.truncated };
     });
     if (outcome.requeued && outcome.target) this.wakeups.queued(outcome.target);
@@ -502,6 +503,9 @@ export class Scheduler {
       });
     }
     for (const ms of installsTimed) this.installTimes.observe(batch.target, ms);
+    if (timed.length > 0) {
+      this.testTimes.observe(batch.target, timed.reduce((sum, t) => sum + t.ms, 0) / timed.length);
+    }
     return { finished, requeued, truncated: written?.truncated };
   }
 

@@ -61,25 +61,20 @@ export async function setDevicePool(q: Queryable, agentId: string, target: Targe
   ]);
 }
 
-/** Locks the device row: claims for one device are serialised, claims for others are not. */
+/**
+ * Locks the device row and records that it was heard from, in one statement: claims for one
+ * device are serialised, claims for others are not (the agent's row is read, never locked).
+ */
 export async function lockDevice(q: Queryable, id: string): Promise<DeviceRow | undefined> {
   const { rows } = await q.query<DeviceRow>(
-    `SELECT d.id, d.agent_id, a.name AS agent_name, a.token_id AS agent_token_id, d.name, d.target, d.batch_id,
-            d.last_org_id, d.last_app_version_id, d.group_since, d.pool
-       FROM devices d JOIN agents a ON a.id = d.agent_id
-      WHERE d.id = $1
-      FOR UPDATE OF d`,
+    `UPDATE devices d SET last_seen_at = now()
+       FROM agents a
+      WHERE d.id = $1 AND a.id = d.agent_id
+      RETURNING d.id, d.agent_id, a.name AS agent_name, a.token_id AS agent_token_id, d.name, d.target, d.batch_id,
+                d.last_org_id, d.last_app_version_id, d.group_since, d.pool`,
     [id],
   );
   return rows[0];
-}
-
-/**
- * The device was heard from. Only the device's own row: claims and reports of one agent's
- * devices never wait on each other (an agent's "last seen" is its devices' latest).
- */
-export async function touchDevice(q: Queryable, id: string): Promise<void> {
-  await q.query('UPDATE devices SET last_seen_at = now() WHERE id = $1', [id]);
 }
 
 /** Devices of a target that are idle and were heard from recently (ready to take a batch). */
@@ -92,43 +87,8 @@ export async function countIdleDevices(q: Queryable, target: Target, aliveMs: nu
   return rows[0]?.n ?? 0;
 }
 
-export async function setDeviceBatch(
-  q: Queryable,
-  d: { id: string; batchId: string; orgId: string; appVersionId: string },
-): Promise<void> {
-  await q.query(
-    `UPDATE devices SET batch_id = $2,
-            group_since = CASE WHEN last_org_id = $3 AND last_app_version_id = $4 THEN group_since ELSE now() END,
-            last_org_id = $3, last_app_version_id = $4, last_seen_at = now()
-      WHERE id = $1`,
-    [d.id, d.batchId, d.orgId, d.appVersionId],
-  );
-}
-
 export async function clearDeviceBatch(q: Queryable, deviceId: string, batchId: string): Promise<void> {
   await q.query('UPDATE devices SET batch_id = NULL WHERE id = $1 AND batch_id = $2', [deviceId, batchId]);
-}
-
-/** The builds a device holds, by org. */
-export async function warmApps(q: Queryable, deviceId: string): Promise<Map<string, string>> {
-  const { rows } = await q.query<{ org_id: string; app_version_id: string }>(
-    'SELECT org_id, app_version_id FROM device_apps WHERE device_id = $1',
-    [deviceId],
-  );
-  return new Map(rows.map((r) => [r.org_id, r.app_version_id]));
-}
-
-export async function recordInstall(
-  q: Queryable,
-  deviceId: string,
-  orgId: string,
-  appVersionId: string,
-): Promise<void> {
-  await q.query(
-    `INSERT INTO device_apps (device_id, org_id, app_version_id) VALUES ($1, $2, $3)
-     ON CONFLICT (device_id, org_id) DO UPDATE SET app_version_id = EXCLUDED.app_version_id, installed_at = now()`,
-    [deviceId, orgId, appVersionId],
-  );
 }
 
 export async function forgetInstall(
@@ -144,12 +104,46 @@ export async function forgetInstall(
   ]);
 }
 
-/** Devices of a target heard from recently, busy or idle. */
-export async function countLiveDevices(q: Queryable, target: Target, aliveMs: number): Promise<number> {
-  const { rows } = await q.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM devices
-      WHERE target = $1 AND last_seen_at > now() - make_interval(secs => $2::float8 / 1000)`,
-    [target, aliveMs],
+export interface ClaimContext {
+  /** Idle devices of the target heard from within aliveMs (the one asking included). */
+  idle: number;
+  /** Devices of the target heard from within aliveMs, busy or idle. */
+  live: number;
+  /** Devices busy per org on the target. */
+  busy: Map<string, number>;
+  /** The builds the device holds, by org. */
+  warm: Map<string, string>;
+}
+
+/** What a claim decides from besides the queue, in one round trip. */
+export async function claimContext(
+  q: Queryable,
+  target: Target,
+  deviceId: string,
+  aliveMs: number,
+): Promise<ClaimContext> {
+  const { rows } = await q.query<{
+    idle: number;
+    live: number;
+    busy: Record<string, number> | null;
+    warm: Record<string, string> | null;
+  }>(
+    `SELECT
+       (SELECT count(*)::int FROM devices WHERE target = $1 AND batch_id IS NULL
+           AND last_seen_at > now() - make_interval(secs => $3::float8 / 1000)) AS idle,
+       (SELECT count(*)::int FROM devices WHERE target = $1
+           AND last_seen_at > now() - make_interval(secs => $3::float8 / 1000)) AS live,
+       (SELECT json_object_agg(org_id, n) FROM (
+          SELECT org_id, count(*)::int AS n FROM batches WHERE state = 'active' AND target = $1 GROUP BY org_id) b)
+         AS busy,
+       (SELECT json_object_agg(org_id, app_version_id) FROM device_apps WHERE device_id = $2) AS warm`,
+    [target, deviceId, aliveMs],
   );
-  return rows[0]?.n ?? 0;
+  const r = rows[0];
+  return {
+    idle: r?.idle ?? 0,
+    live: r?.live ?? 0,
+    busy: new Map(Object.entries(r?.busy ?? {})),
+    warm: new Map(Object.entries(r?.warm ?? {})),
+  };
 }

@@ -167,7 +167,12 @@ export interface BatchRow {
   device_pool: string | null;
 }
 
-export async function insertBatch(
+/**
+ * Leases a new batch to its device in one statement: the batch row, the device now busy
+ * with it (and since when with its group), and the build it will hold if it installs.
+ * Returns the lease's expiry.
+ */
+export async function leaseBatch(
   q: Queryable,
   b: {
     id: string;
@@ -182,35 +187,60 @@ export async function insertBatch(
   },
 ): Promise<Date> {
   const { rows } = await q.query<{ lease_expires_at: Date }>(
-    `INSERT INTO batches (id, device_id, agent_id, org_id, app_version_id, target, install, size, lease_expires_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + make_interval(secs => $9::float8 / 1000))
-     RETURNING lease_expires_at`,
+    `WITH batch AS (
+       INSERT INTO batches (id, device_id, agent_id, org_id, app_version_id, target, install, size, lease_expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + make_interval(secs => $9::float8 / 1000))
+       RETURNING lease_expires_at),
+     device AS (
+       UPDATE devices SET batch_id = $1,
+              group_since = CASE WHEN last_org_id = $4 AND last_app_version_id = $5 THEN group_since ELSE now() END,
+              last_org_id = $4, last_app_version_id = $5, last_seen_at = now()
+        WHERE id = $2),
+     installed AS (
+       INSERT INTO device_apps (device_id, org_id, app_version_id)
+       SELECT $2, $4, $5 WHERE $7
+       ON CONFLICT (device_id, org_id) DO UPDATE SET app_version_id = EXCLUDED.app_version_id, installed_at = now())
+     SELECT lease_expires_at FROM batch`,
     [b.id, b.deviceId, b.agentId, b.orgId, b.appVersionId, b.target, b.install, b.size, b.leaseMs],
   );
   return (rows[0] as { lease_expires_at: Date }).lease_expires_at;
 }
 
-/** The batch, locked for this report; with its device's and agent's names. */
-export async function lockBatch(q: Queryable, id: string): Promise<BatchRow | undefined> {
+/**
+ * The batch, locked for this report; with its device's and agent's names. `touch`: its
+ * device was heard from (the same statement records it).
+ */
+export async function lockBatch(q: Queryable, id: string, touch = false): Promise<BatchRow | undefined> {
   const { rows } = await q.query<BatchRow>(
-    `SELECT b.id, b.device_id, d.name AS device_name, b.agent_id, a.name AS agent_name, a.token_id AS agent_token_id, b.org_id,
+    `WITH seen AS (
+       UPDATE devices SET last_seen_at = now()
+        WHERE $2 AND id = (SELECT device_id FROM batches WHERE id = $1 AND state = 'active'))
+     SELECT b.id, b.device_id, d.name AS device_name, b.agent_id, a.name AS agent_name, a.token_id AS agent_token_id, b.org_id,
             b.app_version_id, b.target, b.install, b.state, b.lease_expires_at, b.created_at, d.group_since,
             d.pool AS device_pool
        FROM batches b JOIN devices d ON d.id = b.device_id JOIN agents a ON a.id = b.agent_id
       WHERE b.id = $1
       FOR UPDATE OF b`,
-    [id],
+    [id, touch],
   );
   return rows[0];
 }
 
-export async function extendLease(q: Queryable, id: string, leaseMs: number): Promise<Date> {
-  const { rows } = await q.query<{ lease_expires_at: Date }>(
-    `UPDATE batches SET lease_expires_at = now() + make_interval(secs => $2::float8 / 1000)
-      WHERE id = $1 RETURNING lease_expires_at`,
+/** Renews the lease; returns its new expiry and the batch's jobs a user cancelled (the agent must stop them). */
+export async function extendLease(
+  q: Queryable,
+  id: string,
+  leaseMs: number,
+): Promise<{ lease_expires_at: Date; cancelled: string[] }> {
+  const { rows } = await q.query<{ lease_expires_at: Date; cancelled: string[] }>(
+    `WITH lease AS (
+       UPDATE batches SET lease_expires_at = now() + make_interval(secs => $2::float8 / 1000)
+        WHERE id = $1 RETURNING lease_expires_at)
+     SELECT (SELECT lease_expires_at FROM lease) AS lease_expires_at,
+            coalesce((SELECT array_agg(id) FROM jobs WHERE batch_id = $1 AND status = 'cancelled'), '{}') AS cancelled`,
     [id, leaseMs],
   );
-  return (rows[0] as { lease_expires_at: Date }).lease_expires_at;
+  return rows[0] as { lease_expires_at: Date; cancelled: string[] };
 }
 
 /** The batch's install failed (or never happened): none of its runs installed the app. */

@@ -142,14 +142,6 @@ export async function cancelRunningRun(q: Queryable, jobId: string): Promise<voi
   );
 }
 
-/** Jobs of a batch cancelled by a user: the agent must not start them, and stop them if running. */
-export async function cancelledJobsOfBatch(q: Queryable, batchId: string): Promise<string[]> {
-  const { rows } = await q.query<{ id: string }>(`SELECT id FROM jobs WHERE batch_id = $1 AND status = 'cancelled'`, [
-    batchId,
-  ]);
-  return rows.map((r) => r.id);
-}
-
 /** Wakes every job-server's long-polls waiting for work on this target (sent on its own, not in a transaction). */
 export async function notifyQueued(q: Queryable, target: Target, count: number): Promise<void> {
   const n = Number.isFinite(count) ? Math.max(1, Math.round(count)) : 0;
