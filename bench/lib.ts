@@ -1,6 +1,6 @@
 /** Shared pieces of the benchmarks: a job-server process from the build, stores, HTTP load. */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,9 +63,11 @@ export async function startServerProcess(
   options: { open?: boolean } = {},
 ): Promise<ServerProcess> {
   const base = options.open === false ? ['--port=0'] : ['--port=0', '--open'];
+  // QGJOB_BENCH_SERVER_LOG=FILE keeps the server's info-level log lines (batches leased, runs) to study a run.
+  const logFile = process.env.QGJOB_BENCH_SERVER_LOG;
   const child = spawn(process.execPath, [SERVER, ...base, ...args], {
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, LOG_LEVEL: logFile ? 'info' : 'warn', ...env },
+    stdio: ['ignore', logFile ? openSync(logFile, 'a') : 'ignore', 'pipe'],
   });
   let err = '';
   const url = await new Promise<string>((resolve, reject) => {

@@ -69,8 +69,12 @@ export interface BatchSummary {
 
 const never = new AbortController().signal;
 
-/** A test at least this long waits for its finish report's answer before the next starts. */
-const ASK_BEFORE_NEXT_MS = 50;
+/**
+ * A test at least this long waits for its finish report's answer before the next starts, so
+ * a `yield` takes effect at once. Shorter tests do not pay a round trip each: a yield then
+ * takes effect one test later, within a second.
+ */
+const ASK_BEFORE_NEXT_MS = 1_000;
 /** The end of an install's output, kept for the first run's log. */
 const INSTALL_TAIL_CHARS = 16 * 1024;
 
@@ -322,8 +326,8 @@ export class BatchRun {
     });
     this.summary[outcome.status]++;
     // Ask before starting the next test, so a `yield` takes effect now rather than one test
-    // later. One round trip is nothing next to a real test; very short tests skip the wait
-    // and keep their reports coalesced.
+    // later. One round trip is nothing next to a real test; short tests skip the wait and
+    // keep their reports coalesced.
     if (more && outcome.duration_ms >= ASK_BEFORE_NEXT_MS) await reporter.flush();
     if (this.dropped) return 'drop';
     this.log.info(`job ${outcome.status}`, {

@@ -243,7 +243,8 @@ export const fairPolicy: Policy = {
  * `share`, and never parts under `minSplit` jobs. The candidates are dealt longest first
  * to the least loaded part (higher aged priority levels first); this batch is the part
  * with the longest test, in that order, at most `maxBatch` jobs and `maxBatchMs` of
- * expected time (a longer test alone is a batch of its own).
+ * expected time (a longer test alone is a batch of its own; with no duration measured at
+ * all, only the count bounds it).
  */
 export function planBatch({ candidates, decision, installMs, typicalTestMs, config }: PlanInput): string[] {
   if (candidates.length === 0) return [];
@@ -268,13 +269,15 @@ export function planBatch({ candidates, decision, installMs, typicalTestMs, conf
     loads[k] = (loads[k] as number) + j.ms;
     if (k === 0) mine.push(j.c.id);
   }
+  // Durations nobody measured say nothing about time: then only the count bounds the batch.
+  const timeKnown = known.length > 0 || typicalTestMs !== undefined;
   const batch: string[] = [];
   let planned = 0;
   const expected = new Map(jobs.map((j) => [j.c.id, j.ms]));
   for (const id of mine) {
     const ms = expected.get(id) as number;
     if (batch.length >= Math.min(config.maxBatch, decision.size)) break;
-    if (batch.length > 0 && planned + ms > config.maxBatchMs) break;
+    if (timeKnown && batch.length > 0 && planned + ms > config.maxBatchMs) break;
     batch.push(id);
     planned += ms;
   }
