@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { createDatabase } from '../tests/helpers/db.js';
+import type { Row } from './format.js';
 
 const SERVER = fileURLToPath(new URL('../packages/server/dist/main.js', import.meta.url));
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -136,23 +137,8 @@ export async function pool(total: number, concurrency: number, task: (i: number)
   return performance.now() - started;
 }
 
-export function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
-}
-
-export function table(rows: Record<string, string | number>[]): string {
-  const keys = Object.keys(rows[0] ?? {});
-  const width = keys.map((k) => Math.max(k.length, ...rows.map((r) => String(r[k]).length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(width[i] ?? 0)).join('  ');
-  return [
-    line(keys),
-    line(width.map((w) => '-'.repeat(w))),
-    ...rows.map((r) => line(keys.map((k) => String(r[k])))),
-  ].join('\n');
-}
-
-export type Row = Record<string, string | number>;
+export { percentile, table } from './format.js';
+export type { Row };
 
 export interface Results {
   /** The sizes and settings the run used (what its environment variables made them). */

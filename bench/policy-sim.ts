@@ -95,6 +95,7 @@ import {
   quantumMs,
   shouldYield,
 } from '../packages/server/src/services/policy.js';
+import { percentile, type Row, table } from './format.js';
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
@@ -356,32 +357,27 @@ export function lowerBoundMs(w: Workload, devices: number): number {
   return Math.max(work / devices, longest);
 }
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+/** Where `x` is, or would go, in an ascending array. */
+function lowerBound(list: number[], x: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((list[mid] as number) < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** Inserts / removes `x` in an ascending array (a no-op when already there / absent). */
 function sortedInsert(list: number[], x: number): void {
-  let lo = 0;
-  let hi = list.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if ((list[mid] as number) < x) lo = mid + 1;
-    else hi = mid;
-  }
-  if (list[lo] !== x) list.splice(lo, 0, x);
+  const at = lowerBound(list, x);
+  if (list[at] !== x) list.splice(at, 0, x);
 }
 
 function sortedRemove(list: number[], x: number): void {
-  let lo = 0;
-  let hi = list.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if ((list[mid] as number) < x) lo = mid + 1;
-    else hi = mid;
-  }
-  if (list[lo] === x) list.splice(lo, 1);
+  const at = lowerBound(list, x);
+  if (list[at] === x) list.splice(at, 1);
 }
 
 const QUEUED = 0;
@@ -905,19 +901,6 @@ export function rows(r: PolicyResult): { time: Row; fairness: Row } {
   };
 }
 
-type Row = Record<string, string | number>;
-
-function fallbackTable(list: Row[]): string {
-  const keys = Object.keys(list[0] ?? {});
-  const width = keys.map((k) => Math.max(k.length, ...list.map((r) => String(r[k]).length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(width[i] ?? 0)).join('  ');
-  return [
-    line(keys),
-    line(width.map((n) => '-'.repeat(n))),
-    ...list.map((r) => line(keys.map((k) => String(r[k])))),
-  ].join('\n');
-}
-
 async function main(): Promise<void> {
   const env = (name: string, fallback: number) => {
     const n = Number(process.env[name] ?? fallback);
@@ -936,7 +919,6 @@ async function main(): Promise<void> {
   } catch {
     lib = undefined;
   }
-  const table = lib?.table ?? fallbackTable;
   const workload = makeWorkload({ orgs: ORGS, jobs: JOBS, seed: SEED });
   const lb = lowerBoundMs(workload, DEVICES);
   const describe =

@@ -94,11 +94,12 @@ describe.each(adapters)('scheduler on $name', (adapter) => {
     expect(batch?.jobs.map((j) => j.test_path)).toEqual(['tests/urgent.spec.js']);
   });
 
-  it('keeps a device on its group until it served a quantum, however long others waited', async () => {
+  /** acme's 500-job backlog on two devices, then globex submits; acme's first batch reports one test. */
+  const backlogThenNewOrg = async () => {
     const ids = await devices(2);
     await submit({ tests: tests('bulk', 500) });
     const a1 = (await claim(ids[0] as string)) as Batch;
-    await claim(ids[1] as string);
+    const a2 = (await claim(ids[1] as string)) as Batch;
     await submit({ org_id: 'globex', tests: tests('b', 5) });
     const started = a1.jobs[0]?.id as string;
     const answer = await app.scheduler.report(a1.id, {
@@ -107,6 +108,11 @@ describe.each(adapters)('scheduler on $name', (adapter) => {
         { type: 'finish', job_id: started, status: 'passed' },
       ],
     });
+    return { ids, a1, a2, answer };
+  };
+
+  it('keeps a device on its group until it served a quantum, however long others waited', async () => {
+    const { answer } = await backlogThenNewOrg();
     // Both devices serve acme; globex holds none, but the switch would not pay for its install yet.
     expect(answer.yield).toBe(false);
   });
@@ -114,21 +120,10 @@ describe.each(adapters)('scheduler on $name', (adapter) => {
   it('hands a device to a newly waiting org after about one test (yield)', async () => {
     await app.http.close();
     await start({ config: { minQuantumMs: 0 } });
-    const ids = await devices(2);
-    await submit({ tests: tests('bulk', 500) });
-    const a1 = (await claim(ids[0] as string)) as Batch;
-    const a2 = (await claim(ids[1] as string)) as Batch;
+    const { ids, a1, a2, answer } = await backlogThenNewOrg();
     expect(a1.org_id).toBe('acme');
     expect(a1.jobs.length).toBeGreaterThan(1);
-    await submit({ org_id: 'globex', tests: tests('b', 5) });
     // The next report of a running acme batch is told to yield.
-    const started = a1.jobs[0]?.id as string;
-    const answer = await app.scheduler.report(a1.id, {
-      events: [
-        { type: 'start', job_id: started },
-        { type: 'finish', job_id: started, status: 'passed' },
-      ],
-    });
     expect(answer.yield).toBe(true);
     await app.scheduler.report(a1.id, { events: [], done: { unstarted: a1.jobs.slice(1).map((j) => j.id) } });
     const b = await claim(ids[0] as string);
