@@ -29,7 +29,6 @@ import * as batches from '../store/batches.js';
 import * as durations from '../store/durations.js';
 import * as runs from '../store/runs.js';
 import type { ArtifactService } from './artifacts.js';
-import { InstallTimes, TestTimes } from './install-times.js';
 import type { LogService } from './logs.js';
 import type { Metrics } from './metrics.js';
 import {
@@ -41,6 +40,7 @@ import {
   quantumMs,
   shouldYield,
 } from './policy.js';
+import { InstallTimes, TestTimes } from './recent-durations.js';
 import type { Wakeups } from './wakeups.js';
 
 /** What the scheduler logs through: pino's shape, one line per state change. */
@@ -594,6 +594,7 @@ export class Scheduler {
     reason: string,
   ): Promise<void> {
     await this.abandonBatch(tx, b, reason);
+    this.yieldCheckedAt.delete(b.id);
     await batches.endBatch(tx, b.id, 'expired');
     await agents.clearDeviceBatch(tx, b.device_id, b.id);
   }
@@ -607,7 +608,7 @@ export class Scheduler {
     batch: { id: string; device_id: string; target?: Target },
     reason: string,
   ): Promise<boolean> {
-    let requeued = (await batches.releaseJobs(tx, batch.id, null)) > 0;
+    let requeued = (await batches.releaseJobs(tx, batch.id)) > 0;
     for (const jobId of await runs.runningJobsOfBatch(tx, batch.id)) {
       const r = await this.finish(tx, batch, jobId, 'lost', reason, null);
       requeued ||= r.requeued;

@@ -252,12 +252,11 @@ export async function endBatch(q: Queryable, id: string, state: 'done' | 'expire
   await q.query(`UPDATE batches SET state = $2, finished_at = now() WHERE id = $1 AND state = 'active'`, [id, state]);
 }
 
-/** Puts not-yet-started jobs of the batch back in the queue, keeping their age. */
-export async function releaseJobs(q: Queryable, batchId: string, jobIds: string[] | null): Promise<number> {
+/** Puts the batch's not-yet-started jobs back in the queue, keeping their age. */
+export async function releaseJobs(q: Queryable, batchId: string): Promise<number> {
   const { rowCount } = await q.query(
-    `UPDATE jobs SET status = 'queued', batch_id = NULL
-      WHERE batch_id = $1 AND status = 'assigned' AND ($2::text[] IS NULL OR id = ANY($2::text[]))`,
-    [batchId, jobIds],
+    `UPDATE jobs SET status = 'queued', batch_id = NULL WHERE batch_id = $1 AND status = 'assigned'`,
+    [batchId],
   );
   return rowCount;
 }
