@@ -33,6 +33,7 @@ import { RateLimiter } from './services/rate-limit.js';
 import { RunArtifactService } from './services/run-artifacts.js';
 import { Scheduler, type SchedulerOptions } from './services/scheduler.js';
 import { Wakeups } from './services/wakeups.js';
+import * as maintenance from './store/maintenance.js';
 
 export interface AppOptions {
   db: Db;
@@ -40,6 +41,8 @@ export interface AppOptions {
   scheduler?: SchedulerOptions;
   /** How often expired leases are swept. */
   sweepMs?: number;
+  /** Embedded store only: how often planner statistics are refreshed (default 30 s). */
+  analyzeMs?: number;
   /** Default: open (no credentials), for local use and tests. */
   auth?: AuthOptions;
   limits?: Partial<Limits>;
@@ -140,6 +143,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
     scheduler.reapExpired().catch((error) => http.log.warn({ err: error }, 'lease sweep failed'));
   }, options.sweepMs ?? 5_000);
   reaper.unref();
+  const upkeep =
+    options.db.kind === 'pglite' ? embeddedUpkeep(options.db, http.log, options.analyzeMs ?? ANALYZE_MS) : undefined;
   const collector = setInterval(
     () => {
       artifacts.collectGarbage().catch((error) => http.log.warn({ err: error }, 'blob collection failed'));
@@ -149,6 +154,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   collector.unref();
   http.addHook('preClose', async () => {
     clearInterval(reaper);
+    upkeep?.stop();
     clearInterval(collector);
     shutdown.abort();
     await wakeups.stop();
@@ -166,4 +172,29 @@ export async function buildApp(options: AppOptions): Promise<App> {
   await artifactRoutes(http, artifacts, options.uploadIdleMs);
   await runArtifactRoutes(http, runArtifacts, options.uploadIdleMs);
   return { http, auth, queue, scheduler, metrics, artifacts, runArtifacts };
+}
+
+/** How often the embedded store's statistics are refreshed, and its dead rows reclaimed. */
+const ANALYZE_MS = 30_000;
+const VACUUM_MS = 10 * 60_000;
+
+/** PGlite runs no autovacuum: the server does its part (see store/maintenance.ts). */
+function embeddedUpkeep(
+  db: Db,
+  log: { warn(fields: object, message: string): void },
+  analyzeMs: number,
+): { stop(): void } {
+  const run = (what: string, step: (q: Db) => Promise<void>) => () => {
+    step(db).catch((error) => log.warn({ err: error }, `embedded store ${what} failed`));
+  };
+  const analyze = setInterval(run('ANALYZE', maintenance.analyzeHotTables), analyzeMs);
+  const vacuum = setInterval(run('VACUUM', maintenance.vacuumHotTables), VACUUM_MS);
+  analyze.unref();
+  vacuum.unref();
+  return {
+    stop() {
+      clearInterval(analyze);
+      clearInterval(vacuum);
+    },
+  };
 }

@@ -1,4 +1,4 @@
-import { loadMigrations, migrate, openPostgres } from '@qgjob/server';
+import { buildApp, loadMigrations, migrate, openDb, openPostgres } from '@qgjob/server';
 import { describe, expect, it } from 'vitest';
 import { createDatabase, postgresUrl } from '../../../tests/helpers/db.js';
 
@@ -22,6 +22,28 @@ describe('migrations', () => {
     } finally {
       await Promise.all(dbs.map((db) => db.close()));
       await database.drop();
+    }
+  });
+});
+
+describe('the embedded store upkeep', () => {
+  it('refreshes the planner statistics of the hot tables, as autovacuum would on PostgreSQL', async () => {
+    const db = await openDb({ memory: true });
+    const app = await buildApp({ db, analyzeMs: 50 });
+    try {
+      await app.queue.submit({
+        org_id: 'acme',
+        app_version_id: 'v1',
+        tests: Array.from({ length: 500 }, (_, i) => `t/${i}.js`),
+      });
+      const estimate = async () =>
+        (await db.query<{ n: number }>(`SELECT reltuples::float8 AS n FROM pg_class WHERE relname = 'jobs'`)).rows[0]
+          ?.n ?? -1;
+      const deadline = Date.now() + 10_000;
+      while ((await estimate()) < 500 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(await estimate()).toBe(500);
+    } finally {
+      await app.http.close();
     }
   });
 });
