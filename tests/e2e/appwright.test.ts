@@ -211,7 +211,7 @@ describe('real AppWright through qgjob-agent', () => {
       .jobs;
     const errored = await firstErrored(client, job?.id as string);
     expect(errored.runs[0]?.error).toBe(
-      "device not ready: device emulator-5560 is not available (adb -s emulator-5560 get-state: error: device 'emulator-5560' not found)",
+      "emulator-5560 not ready: device emulator-5560 is not available (adb -s emulator-5560 get-state: error: device 'emulator-5560' not found)",
     );
     // Nothing was installed, and qgjob does not say otherwise.
     expect(errored.runs[0]?.app_installed).toBe(false);

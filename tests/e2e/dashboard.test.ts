@@ -291,4 +291,54 @@ describe('dashboard in a browser', () => {
     },
     60_000,
   );
+  it.skipIf(!hasChromium)(
+    'shows quarantined, draining and drained devices, until when a quarantine lasts, and counts them',
+    async () => {
+      server = await startTestServer({ scheduler: { health: { quarantineAfter: 1, coolDownMs: 60_000 } } });
+      const client = new QgjobClient({ server: server.url });
+      const { devices } = await client.registerAgent({
+        name: 'lab-9',
+        devices: [
+          { name: 'e1', target: 'emulator' },
+          { name: 'e2', target: 'emulator' },
+          { name: 'e3', target: 'emulator' },
+          { name: 'p1', target: 'device' },
+        ],
+      });
+      const [e1, e2, , p1] = devices.map((d) => d.id);
+      await client.submit({ org_id: 'acme', app_version_id: 'v1', test_path: 'tests/a.spec.js' });
+      const running = (await client.claim(e1 as string, 0)).batch;
+      await client.report(running?.id as string, {
+        events: [{ type: 'start', job_id: running?.jobs[0]?.id as string }],
+      });
+      await client.submit({ org_id: 'acme', app_version_id: 'v1', test_path: 'tests/b.spec.js', target: 'device' });
+      const failing = (await client.claim(p1 as string, 0)).batch;
+      await client.report(failing?.id as string, { events: [{ type: 'unavailable', error: 'adb: device offline' }] });
+      await client.setDrained({ device: e1 as string }, true);
+      await client.setDrained({ device: e2 as string }, true);
+
+      const { page, problems } = await openBrowser();
+      await page.goto(`${server.url}/`);
+      await page.waitForSelector('#agents tr[data-device="p1"]');
+      const row = (name: string) => page.locator(`#agents tr[data-device="${name}"]`);
+      expect(await row('e1').getAttribute('data-state')).toBe('draining');
+      expect(await row('e2').getAttribute('data-state')).toBe('drained');
+      expect(await row('p1').getAttribute('data-state')).toBe('quarantined');
+      expect(await row('e1').locator('.badge.s-draining').count()).toBe(1);
+      expect(await row('e2').locator('.badge.s-drained').count()).toBe(1);
+      expect(await row('p1').locator('.badge.s-quarantined').count()).toBe(1);
+      expect(await textOf(page, '#agents tr[data-device="p1"] .dev-note')).toMatch(/^until \d\d:\d\d:\d\d, 1 failure$/);
+      // The new states are counted only when some device is in them.
+      expect(await textOf(page, '#device-sum')).toMatch(
+        /^4 devices: 0 busy, [01] idle, [01] offline, 1 quarantined, 1 draining, 1 drained$/,
+      );
+      // Each state has a colour of its own.
+      const colours = await page.evaluate(
+        `[...document.querySelectorAll('#agents .badge')].map((b) => getComputedStyle(b).backgroundColor + '|' + getComputedStyle(b).color)`,
+      );
+      expect(new Set(colours as string[]).size).toBe(4);
+      expect(problems).toEqual([]);
+    },
+    60_000,
+  );
 });

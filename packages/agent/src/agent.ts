@@ -7,6 +7,9 @@
  *   invalid device names) is fatal: `done` rejects with RegisterRejectedError.
  * - running: a claim that fails backs off (jitter, ≤ 5 s) and tries again; a 404 means the
  *   server no longer knows the device, so the agent registers again (once for all devices).
+ *   A batch the device could not run (not ready, install failed) is followed by a rest before
+ *   the next claim for it, doubling while it keeps failing (1 s up to 30 s), whatever the
+ *   server answers: a broken device never spins.
  * - draining (stop(), SIGTERM): claims are aborted, running tests finish and their batches
  *   report `done` with the jobs never started; after the grace period running tests are
  *   killed (reported errored) so stopping is bounded.
@@ -25,6 +28,10 @@ import { createLogger, type Logger } from './log.js';
 import { Provisioner } from './provision.js';
 import { Backoff, sleep } from './sleep.js';
 import { VERSION } from './version.js';
+
+/** The rest after a batch the device could not run: from about 1 s, doubling to 30 s. */
+const REST_BASE_MS = 1_000;
+const REST_MAX_MS = 30_000;
 
 export class Agent {
   readonly name: string;
@@ -223,6 +230,8 @@ export class Agent {
     const drain = this.drainController.signal;
     const log = this.log.child({ device: device.name });
     const backoff = new Backoff();
+    // Rests after batches the device could not run.
+    const rest = new Backoff(REST_BASE_MS, REST_MAX_MS);
     let failing = false;
     while (!drain.aborted) {
       const id = this.deviceId(device);
@@ -251,7 +260,7 @@ export class Agent {
       }
       if (!batch) continue;
       try {
-        await runBatch(batch, {
+        const summary = await runBatch(batch, {
           client: this.client,
           executor: this.executor,
           device,
@@ -265,6 +274,13 @@ export class Agent {
           kill: this.killController.signal,
           force: this.forceController.signal,
         });
+        if (summary.setupFailed) {
+          const ms = rest.next();
+          log.info('resting after a failed batch', { rest_ms: Math.round(ms) });
+          await sleep(ms, drain);
+        } else if (!summary.dropped) {
+          rest.reset();
+        }
       } catch (error) {
         // A bug, not the network: the lease will expire and the server requeue the jobs.
         log.error('batch crashed', { batch: batch.id, error: describe(error) });

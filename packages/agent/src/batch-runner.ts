@@ -6,7 +6,10 @@
  *
  *   provisioning → readying → installing → running jobs → done
  *                      │            │
- *                      └── failed ──┴──► every job `errored` (infrastructure), done
+ *                      └── failed ──┴──► `unavailable` or a failed `install`, done
+ *
+ * A batch that could not start is one event: the server gives each job an errored run with
+ * the reason, retries it elsewhere within its budget, and counts it against the device.
  *
  * Before each job it checks whether to go on: not after the server answered `yield`, not
  * for a job in `cancelled`, not once the agent drains. A heartbeat keeps the lease alive
@@ -65,6 +68,8 @@ export interface BatchSummary {
   /** The lease was lost (or the agent forced to stop): the end of the batch was not reported. */
   dropped: boolean;
   yielded: boolean;
+  /** The device could not run the batch (not ready, install failed): the agent rests before claiming for it again. */
+  setupFailed: boolean;
 }
 
 const never = new AbortController().signal;
@@ -119,6 +124,7 @@ export class BatchRun {
       unstarted: 0,
       dropped: false,
       yielded: false,
+      setupFailed: false,
     };
     this.reporter = new Reporter({
       client: options.client,
@@ -200,13 +206,11 @@ export class BatchRun {
     if (this.dropped) return 'drop';
     if (this.stop.aborted) return 'end';
     if (prepared && !prepared.ok) {
-      // Each job gets a run that errored (infrastructure): it counts against the job's
-      // budget and is retried with backoff elsewhere, instead of coming back here at once.
+      // The server gives each job a run that errored (infrastructure): it counts against the
+      // job's budget and is retried with backoff elsewhere, instead of coming back here at once.
       this.log.warn('device not ready', { error: firstLine(prepared.error) });
-      const error = `device not ready: ${prepared.error}`;
-      if (batch.install) this.reporter.push({ type: 'install', ok: false, duration_ms: 0, error });
-      for (const job of batch.jobs) this.reporter.push({ type: 'start', job_id: job.id });
-      this.errorAll(error);
+      this.reporter.push({ type: 'unavailable', error: prepared.error.slice(0, 4000) || 'no reason given' });
+      this.setupFailed();
       return 'failed';
     }
     // A build that could not be fetched (or uploaded to BrowserStack) fails like an install.
@@ -219,10 +223,15 @@ export class BatchRun {
     if (this.dropped) return 'drop';
     // Killed during shutdown: the jobs are not to blame, hand them all back.
     if (this.stop.aborted) return 'end';
-    this.reporter.push({ type: 'install', ok: outcome.ok, duration_ms: outcome.duration_ms, error: outcome.error });
+    this.reporter.push({
+      type: 'install',
+      ok: outcome.ok,
+      duration_ms: outcome.duration_ms,
+      error: outcome.error?.slice(0, 4000),
+    });
     if (!outcome.ok) {
       this.log.warn('install failed', { error: firstLine(outcome.error) });
-      this.errorAll(`install failed: ${outcome.error}`);
+      this.setupFailed();
       return 'failed';
     }
     this.log.info('app installed', { duration_ms: outcome.duration_ms });
@@ -237,12 +246,10 @@ export class BatchRun {
     }
   };
 
-  /** Every job of the batch errored (infrastructure) without running; nothing left to hand back. */
-  private errorAll(error: string): void {
-    for (const job of this.batch.jobs) {
-      this.reporter.push({ type: 'finish', job_id: job.id, status: 'errored', error: error.slice(0, 4000) });
-    }
+  /** Every job of the batch errored (infrastructure) without running: the server records it; nothing to hand back. */
+  private setupFailed(): void {
     this.summary.errored = this.batch.jobs.length;
+    this.summary.setupFailed = true;
   }
 
   private async runJobs(): Promise<BatchSummary> {

@@ -55,7 +55,7 @@ describe('batch runner', () => {
     expect(s.reports.at(-1)?.body.done).toEqual({ unstarted: ['j2', 'j3'] });
   });
 
-  it('reports every job errored, none started, when the install fails', async () => {
+  it('reports a failed install as one event and starts nothing: the server errors the jobs', async () => {
     const failingInstall: Executor = {
       name: 'broken',
       install: async () => ({ ok: false, duration_ms: 7, error: 'adb: device offline' }),
@@ -65,19 +65,35 @@ describe('batch runner', () => {
     };
     const batch = batchOf('b1', ['tests/a.spec.js', 'tests/b.spec.js'], { install: true });
     const summary = await run(batch, failingInstall);
-    expect(summary).toMatchObject({ errored: 2, unstarted: 0 });
+    expect(summary).toMatchObject({ errored: 2, unstarted: 0, setupFailed: true });
     const s = stub as Stub;
     expect(eventsOf(s, 'install')).toEqual([
       { type: 'install', ok: false, duration_ms: 7, error: 'adb: device offline' },
     ]);
     expect(eventsOf(s, 'start')).toEqual([]);
-    const finishes = eventsOf(s, 'finish');
-    expect(finishes.map((e) => [e.job_id, e.status])).toEqual([
-      ['j1', 'errored'],
-      ['j2', 'errored'],
-    ]);
-    expect(String(finishes[0]?.error)).toContain('install failed: adb: device offline');
+    expect(eventsOf(s, 'finish')).toEqual([]);
     expect(s.reports.at(-1)?.body.done).toEqual({ unstarted: [] });
+  });
+
+  it('reports a device that is not ready as `unavailable`, with no install, start or finish', async () => {
+    const notReady: Executor = {
+      name: 'absent',
+      prepare: async () => ({ ok: false, error: 'emulator-5554 is not attached (adb devices)' }),
+      install: async () => {
+        throw new Error('must not install');
+      },
+      run: async () => {
+        throw new Error('must not run');
+      },
+    };
+    const batch = batchOf('b1', ['tests/a.spec.js'], { install: true });
+    const summary = await run(batch, notReady);
+    expect(summary).toMatchObject({ errored: 1, setupFailed: true });
+    const s = stub as Stub;
+    expect(eventsOf(s, 'unavailable')).toEqual([
+      { type: 'unavailable', error: 'emulator-5554 is not attached (adb devices)' },
+    ]);
+    expect([...eventsOf(s, 'install'), ...eventsOf(s, 'start'), ...eventsOf(s, 'finish')]).toEqual([]);
   });
 
   it('on 409 kills the running test and reports nothing more', async () => {

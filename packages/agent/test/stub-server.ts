@@ -120,7 +120,10 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 }
 
 /** The job ids of every event of `type` the stub received, in order. */
-export function eventsOf(stub: Stub, type: 'install' | 'start' | 'finish'): Array<Record<string, unknown>> {
+export function eventsOf(
+  stub: Stub,
+  type: 'install' | 'unavailable' | 'start' | 'finish',
+): Array<Record<string, unknown>> {
   return stub.reports.flatMap((r) => r.body.events.filter((e) => e.type === type)) as Array<Record<string, unknown>>;
 }
 

@@ -30,6 +30,12 @@ export class UsageError extends CliError {
   readonly exitCode = EXIT.usage;
 }
 
+/** The server refused the credentials, or they do not allow what was asked: exit 4. */
+export class AuthError extends CliError {
+  override readonly name = 'AuthError';
+  readonly exitCode = EXIT.auth;
+}
+
 /** `--timeout` elapsed before every job finished: exit 5. */
 export class WaitTimeoutError extends CliError {
   override readonly name = 'WaitTimeoutError';

@@ -5,7 +5,7 @@
  */
 import { ApiError, UnreachableError } from '@qgjob/client';
 import { CommanderError } from 'commander';
-import { CliError, EXIT } from './errors.js';
+import { AuthError, CliError, EXIT } from './errors.js';
 import { messageForFlag } from './fields.js';
 
 export interface Outcome {
@@ -39,6 +39,15 @@ function fromCommander(error: CommanderError): Outcome {
   return { code: EXIT.usage, message: withHint(text, hint) };
 }
 
+function notAllowed(error: ApiError): string {
+  return `not allowed by the qgjob server at ${error.url} (${error.status} ${error.code}: ${error.message})`;
+}
+
+/** A 403 as every command reports it (exit 4), with what this command needs instead. */
+export function forbidden(error: ApiError, hint: string): AuthError {
+  return new AuthError(notAllowed(error), { cause: error, hint });
+}
+
 function fromApi(error: ApiError): Outcome {
   const what = `${error.status} ${error.code}: ${error.message}`;
   if (error.status === 401) {
@@ -53,10 +62,7 @@ function fromApi(error: ApiError): Outcome {
   if (error.status === 403) {
     return {
       code: EXIT.auth,
-      message: withHint(
-        `not allowed by the qgjob server at ${error.url} (${what})`,
-        'use a token with access to this org',
-      ),
+      message: withHint(notAllowed(error), 'use a token with access to this org'),
     };
   }
   if (error.status >= 500 || error.status === 429) {

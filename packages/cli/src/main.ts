@@ -19,6 +19,8 @@ const COMMANDS: Record<CommandName, () => Promise<CommandModule>> = {
   logs: () => import('./commands/logs.js') as Promise<CommandModule>,
   artifacts: () => import('./commands/artifacts.js') as Promise<CommandModule>,
   agents: () => import('./commands/agents.js') as Promise<CommandModule>,
+  drain: () => import('./commands/drain.js') as Promise<CommandModule>,
+  enable: () => import('./commands/drain.js') as Promise<CommandModule>,
   'app upload': () => import('./commands/app.js') as Promise<CommandModule>,
 };
 

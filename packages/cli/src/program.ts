@@ -25,6 +25,8 @@ export type CommandName =
   | 'logs'
   | 'artifacts'
   | 'agents'
+  | 'drain'
+  | 'enable'
   | 'app upload';
 export type Dispatch = (command: CommandName, options: Record<string, unknown>) => Promise<void>;
 
@@ -48,6 +50,8 @@ export function buildProgram(dispatch: Dispatch): Command {
         'qgjob artifacts --job-id=job_123',
         'qgjob list --org-id=qualgent --status=failed',
         'qgjob agents',
+        'qgjob drain --device=emulator-5554 --agent=lab-host-1',
+        'qgjob enable --agent=lab-host-1',
         'qgjob app upload --org-id=qualgent --app-version-id=xyz123 build/app-release.apk',
       ),
     )
@@ -341,14 +345,80 @@ ${EXIT_CODES}`,
     .addHelpText(
       'after',
       `
-One row per device. STATE is busy (holding a batch), idle (waiting for work) or offline (not
-heard from for 60 s). GROUP is the org/app version of the batch it runs. LAST SEEN is the
-agent's last request. WARM lists the builds the device holds installed, one per org.
+One row per device. STATE is one of
+  busy         holding a batch
+  idle         its agent is waiting for work for it
+  offline      neither, for 5 s or more (its agent is gone, or resting after a failed batch)
+  quarantined  too many infrastructure failures in a row (install failed, device
+               unavailable, lease lost): no work until its cool-down ends, then one probe
+               job; a success heals it. Shown with the time left: quarantined (25s left)
+  draining     drained by an operator, finishing the test it runs
+  drained      takes no work until 'qgjob enable'
+followed by infrastructure failures in a row, if any: idle (2 failures), and "probation"
+once a quarantine's cool-down is over. GROUP is the org/app version of the batch it runs.
+LAST SEEN is the agent's last request. WARM lists the builds the device holds installed,
+one per org.
 
-JSON (--json): {"agents": [{"id", "name", "last_seen_at", "devices": [{"id", "name", "target",
-  "state", "batch_id", "org_id", "app_version_id", "warm": [{"org_id", "app_version_id"}]}]}]}`,
+JSON (--json): the server's answer, untouched: {"agents": [{"id", "name", "last_seen_at",
+  "devices": [{"id", "name", "target", "state", "quarantined_until" (ISO time or null),
+  "infra_failures", "batch_id", "org_id", "app_version_id",
+  "warm": [{"org_id", "app_version_id"}]}]}]}`,
     )
     .action((options: Record<string, unknown>) => dispatch('agents', options));
+
+  for (const drained of [true, false]) {
+    const verb = drained ? 'drain' : 'enable';
+    withGlobals(
+      program
+        .command(verb)
+        .description(
+          drained
+            ? 'Admin: take a device, or every device of an agent, out of rotation: it finishes the test it runs and takes no more work.'
+            : 'Admin: put drained or quarantined devices back into rotation.',
+        )
+        .option('--device <id-or-name>', 'a device, by id or by name (as qgjob agents lists it)')
+        .option('--agent <name-or-id>', 'an agent: with --device, the one holding it; alone, every device of it'),
+    )
+      .addHelpText(
+        'before',
+        examples(
+          `qgjob ${verb} --device=emulator-5554`,
+          `qgjob ${verb} --device=emulator-5554 --agent=lab-host-1`,
+          `qgjob ${verb} --agent=lab-host-1`,
+          `qgjob ${verb} --device=dev_123 --json`,
+        ),
+      )
+      .addHelpText(
+        'after',
+        `
+${
+  drained
+    ? `A drained device finishes the test it is running, hands the rest of its batch back to the
+queue (the jobs run elsewhere) and takes no more work until 'qgjob enable'. qgjob agents
+shows it draining, then drained.`
+    : `An enabled device takes work again. Enabling also lifts a quarantine (a device resting
+after infrastructure failures in a row) and clears its failure count.`
+}
+
+--device takes a device id, or a device name looked up with GET /v1/agents (on --agent
+when given); a name that several agents use needs --agent. --agent alone applies to every
+device of that agent (by name or id). Needs an admin token (--token or QGJOB_TOKEN).
+
+Output: one line per device, e.g.
+  ${drained ? 'drained emulator-5554 on agent lab-host-1 (finishing batch bat_123)' : 'enabled emulator-5554 on agent lab-host-1'}
+
+JSON (--json): {"devices": [{"id", "name", "target", "agent", "drained", "batch_id"}]};
+  agent is the agent's name, batch_id the batch a drained device is finishing, or null.
+
+Exit codes:
+  0    done (also when the device already was ${drained ? 'drained' : 'enabled'})
+  2    no such device or agent, a device name on several agents, or a bad flag
+  3    server unreachable or server error
+  4    authentication error, or a token that is not an admin token
+  130  interrupted`,
+      )
+      .action((options: Record<string, unknown>) => dispatch(verb, { ...options, drained }));
+  }
 
   return program;
 }

@@ -1,9 +1,9 @@
 /** `qgjob logs` and `qgjob agents` as processes against the stand-in server, and their formatting. */
-import type { AgentList } from '@qgjob/protocol';
+import type { AgentList, DeviceView } from '@qgjob/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../../tests/helpers/cli.js';
-import { agentsTable } from '../src/commands/agents.js';
-import { formatAgo, makeStyle } from '../src/output.js';
+import { agentsTable, stateCell } from '../src/commands/agents.js';
+import { formatAgo, makeStyle, stripAnsi } from '../src/output.js';
 import { type FakeServer, startFakeServer } from './fake-server.js';
 
 let server: FakeServer;
@@ -36,6 +36,8 @@ const AGENTS: AgentList = {
           name: 'emulator-5554',
           target: 'emulator',
           state: 'busy',
+          quarantined_until: null,
+          infra_failures: 0,
           batch_id: 'bat_1',
           org_id: 'qualgent',
           app_version_id: 'xyz123',
@@ -49,6 +51,8 @@ const AGENTS: AgentList = {
           name: 'R58M123ABC',
           target: 'device',
           state: 'idle',
+          quarantined_until: null,
+          infra_failures: 0,
           batch_id: null,
           org_id: null,
           app_version_id: null,
@@ -169,6 +173,8 @@ describe('qgjob agents', () => {
               name: 'e1',
               target: 'emulator',
               state: 'busy',
+              quarantined_until: null,
+              infra_failures: 0,
               batch_id: null,
               org_id: null,
               app_version_id: null,
@@ -179,5 +185,65 @@ describe('qgjob agents', () => {
       ],
     };
     expect(agentsTable(hidden, makeStyle(false), now)).toMatch(/busy\s+another org\s+0s ago/);
+  });
+  it('shows quarantines with the time left, failures in a row, probation, draining and drained', () => {
+    const now = Date.parse('2025-01-01T12:00:00Z');
+    const device = (over: Partial<DeviceView>): DeviceView => ({
+      id: 'd',
+      name: 'e1',
+      target: 'emulator',
+      state: 'idle',
+      quarantined_until: null,
+      infra_failures: 0,
+      batch_id: null,
+      org_id: null,
+      app_version_id: null,
+      warm: [],
+      ...over,
+    });
+    const plain = makeStyle(false);
+    const cell = (over: Partial<DeviceView>) => stateCell(plain, device(over), now);
+    expect(cell({})).toBe('idle');
+    expect(cell({ infra_failures: 1 })).toBe('idle (1 failure)');
+    expect(cell({ state: 'busy', infra_failures: 2 })).toBe('busy (2 failures)');
+    expect(cell({ state: 'quarantined', infra_failures: 3, quarantined_until: '2025-01-01T12:00:24.200Z' })).toBe(
+      'quarantined (25s left)',
+    );
+    expect(cell({ state: 'quarantined', infra_failures: 4, quarantined_until: '2025-01-01T12:04:05Z' })).toBe(
+      'quarantined (4m05s left)',
+    );
+    // The cool-down is over: the next batch is the probe.
+    expect(cell({ infra_failures: 3, quarantined_until: '2025-01-01T11:59:00Z' })).toBe('idle (probation, 3 failures)');
+    expect(cell({ state: 'draining', batch_id: 'bat_1' })).toBe('draining');
+    expect(cell({ state: 'drained', infra_failures: 3, quarantined_until: '2025-01-01T12:01:00Z' })).toBe(
+      'drained (quarantined, 1m00s left, 3 failures)',
+    );
+    // Colours: red for a quarantine, yellow for drained and draining.
+    const colour = makeStyle(true);
+    expect(stateCell(colour, device({ state: 'quarantined', quarantined_until: '2025-01-01T12:00:30Z' }), now)).toBe(
+      '\x1b[31mquarantined\x1b[39m \x1b[31m(30s left)\x1b[39m',
+    );
+    expect(stateCell(colour, device({ state: 'drained' }), now)).toBe('\x1b[33mdrained\x1b[39m');
+    expect(stateCell(colour, device({ state: 'draining' }), now)).toBe('\x1b[33mdraining\x1b[39m');
+
+    const list: AgentList = {
+      agents: [
+        {
+          id: 'a',
+          name: 'lab-host-1',
+          last_seen_at: '2025-01-01T12:00:00Z',
+          devices: [
+            device({ name: 'e1', state: 'quarantined', infra_failures: 3, quarantined_until: '2025-01-01T12:00:30Z' }),
+            device({ name: 'e2', state: 'draining', batch_id: null }),
+            device({ name: 'e3', state: 'drained' }),
+          ],
+        },
+      ],
+    };
+    const lines = stripAnsi(agentsTable(list, colour, now)).split('\n');
+    expect(lines[1]).toMatch(/^lab-host-1\s+e1\s+emulator\s+quarantined \(30s left\)\s+-\s+0s ago\s+-$/);
+    // Draining another org's batch: the server hides which.
+    expect(lines[2]).toMatch(/^lab-host-1\s+e2\s+emulator\s+draining\s+another org\s+0s ago\s+-$/);
+    expect(lines[3]).toMatch(/^lab-host-1\s+e3\s+emulator\s+drained\s+-\s+0s ago\s+-$/);
   });
 });

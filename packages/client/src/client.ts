@@ -16,6 +16,7 @@ import type {
   BrowserStackAppResponse,
   BrowserStackAppResult,
   ClaimResponse,
+  DrainResponse,
   ErrorBody,
   Job,
   JobArtifacts,
@@ -216,6 +217,18 @@ export class QgjobClient {
   /** The agents and their devices: state, current group, builds held. */
   listAgents(): Promise<AgentList> {
     return this.request('/v1/agents');
+  }
+
+  /**
+   * Admin: drain (`drained` true) or enable a device (by id) or every device of an agent (by
+   * id or name). A drained device finishes its running test and takes no more work.
+   */
+  setDrained(which: { device: string } | { agent: string }, drained: boolean): Promise<DrainResponse> {
+    const path =
+      'device' in which
+        ? `/v1/devices/${encodeURIComponent(which.device)}`
+        : `/v1/agents/${encodeURIComponent(which.agent)}`;
+    return this.request(`${path}/${drained ? 'drain' : 'enable'}`, { method: 'POST', repeatable: true });
   }
 
   /** Agent: announce this host and its devices (idempotent by agent name). */

@@ -82,6 +82,11 @@ export const FINISH_STATUSES = ['passed', 'failed', 'errored'] as const;
 export type FinishStatus = (typeof FINISH_STATUSES)[number];
 
 export const BatchEvent = Type.Union([
+  /**
+   * The install the batch asked for. A failed one (`ok` false) is an infrastructure failure of
+   * every job not started: each gets an errored run (`install failed on DEVICE: error`) and is
+   * retried elsewhere within its budget; the failure counts against the device's health.
+   */
   Type.Object(
     {
       type: Type.Literal('install'),
@@ -89,6 +94,15 @@ export const BatchEvent = Type.Union([
       duration_ms: Type.Optional(Type.Integer({ minimum: 0 })),
       error: Type.Optional(Type.String({ maxLength: 4000 })),
     },
+    { additionalProperties: false },
+  ),
+  /**
+   * The device could not take the batch at all (not connected, its session would not start):
+   * every job not started errors (infrastructure), is retried elsewhere within its budget, and
+   * the failure counts against the device's health.
+   */
+  Type.Object(
+    { type: Type.Literal('unavailable'), error: Type.String({ minLength: 1, maxLength: 4000 }) },
     { additionalProperties: false },
   ),
   Type.Object({ type: Type.Literal('start'), job_id: Type.String() }, { additionalProperties: false }),

@@ -20,10 +20,10 @@ export const QueueGroup = Type.Object({
 });
 export type QueueGroup = Static<typeof QueueGroup>;
 
-export const DEVICE_STATES = ['busy', 'idle', 'offline'] as const;
+export const DEVICE_STATES = ['busy', 'idle', 'offline', 'quarantined', 'draining', 'drained'] as const;
 export type DeviceState = (typeof DEVICE_STATES)[number];
-/** How long a device may stay silent before it counts as offline. */
-export const OFFLINE_AFTER_MS = 60_000;
+/** A device with no batch and no claim open counts as idle this long after it was last heard from (between two claims). */
+export const OFFLINE_AFTER_MS = 5_000;
 
 export const WarmApp = Type.Object({ org_id: Type.String(), app_version_id: Type.String() });
 export type WarmApp = Static<typeof WarmApp>;
@@ -34,8 +34,15 @@ export const DeviceView = Type.Object({
   target: TargetSchema,
   state: Type.Union(
     DEVICE_STATES.map((s) => Type.Literal(s)),
-    { description: 'offline: not heard from for 60 s; busy: holding a batch; idle: waiting for work.' },
+    {
+      description:
+        'busy: holding a batch; idle: its agent is waiting for work for it; offline: neither (its agent is gone, ' +
+        'or resting after a failed batch), for 5 s or more; quarantined: too many infrastructure failures in a row, ' +
+        'no work until quarantined_until; draining: drained by an operator, finishing its batch; drained: takes no work until enabled.',
+    },
   ),
+  quarantined_until: Nullable(Timestamp, 'While quarantined (or on probation after it): when the cool-down ends.'),
+  infra_failures: Type.Integer({ description: 'Infrastructure failures in a row on this device (0 once it works).' }),
   batch_id: Nullable(Type.String(), "The batch it works on. Null when idle, or when it is another org's."),
   org_id: Nullable(Type.String(), 'The org of the current batch.'),
   app_version_id: Nullable(Type.String(), 'The app version of the current batch.'),
@@ -53,6 +60,23 @@ export type AgentView = Static<typeof AgentView>;
 
 export const AgentList = Type.Object({ agents: Type.Array(AgentView) });
 export type AgentList = Static<typeof AgentList>;
+
+/**
+ * The answer to draining or enabling a device or an agent (`POST /v1/devices/{id}/drain` …):
+ * the devices it applied to. A drained device finishes the test it runs, hands the rest of its
+ * batch back, and takes no work until enabled; enabling also lifts a quarantine.
+ */
+export const DrainedDevice = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  target: TargetSchema,
+  agent: Type.String({ description: "The agent's name." }),
+  drained: Type.Boolean(),
+  batch_id: Nullable(Type.String(), 'The batch it is finishing (a drained device takes no other).'),
+});
+export type DrainedDevice = Static<typeof DrainedDevice>;
+export const DrainResponse = Type.Object({ devices: Type.Array(DrainedDevice) });
+export type DrainResponse = Static<typeof DrainResponse>;
 
 export const RecentRun = Type.Object({
   job_id: Type.String(),

@@ -39,6 +39,11 @@ Options:
   --max-devices-per-org=N devices an org may keep busy at once per target (default: no cap)
   --lease-ms=N         a batch's lease without a report from its agent (default 60000)
   --sweep-ms=N         how often expired leases are swept (default 5000)
+  --quarantine-after=N consecutive infrastructure failures (install, device unavailable,
+                       lease lost) that quarantine a device (default 3)
+  --quarantine=DURATION  the first quarantine's cool-down; each next one doubles, up to
+                       --max-quarantine (defaults 30s and 10m)
+  --max-quarantine=DURATION
   --blob-dir=DIR       where uploaded app builds and test bundles are kept (env QGJOB_BLOB_DIR,
                        default: blobs beside --data-dir, ./.qgjob/blobs; with --memory a
                        scratch directory). Servers
@@ -113,6 +118,18 @@ async function main(): Promise<void> {
   };
   const maxDevicesPerOrg = intFlag('max-devices-per-org', values['max-devices-per-org'], 1);
   const sweepMs = intFlag('sweep-ms', values['sweep-ms'], 50);
+  const health = {
+    quarantineAfter: intFlag('quarantine-after', values['quarantine-after'], 1),
+    coolDownMs: durationValue('quarantine', values.quarantine),
+    maxCoolDownMs: durationValue('max-quarantine', values['max-quarantine']),
+  };
+  if (
+    health.coolDownMs !== undefined &&
+    health.maxCoolDownMs !== undefined &&
+    health.maxCoolDownMs < health.coolDownMs
+  ) {
+    fail('--max-quarantine must be at least --quarantine');
+  }
   const artifacts = {
     maxAppBytes: sizeFlag('max-app-size', values['max-app-size']),
     maxBundleBytes: sizeFlag('max-bundle-size', values['max-bundle-size']),
@@ -139,7 +156,12 @@ async function main(): Promise<void> {
           ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } }
           : {}),
       },
-      scheduler: { policy: POLICIES[policyName as PolicyName], leaseMs, maxDevicesPerOrg },
+      scheduler: {
+        policy: POLICIES[policyName as PolicyName],
+        leaseMs,
+        maxDevicesPerOrg,
+        health: Object.fromEntries(Object.entries(health).filter(([, v]) => v !== undefined)),
+      },
       auth: open ? { mode: 'open' } : { mode: 'tokens', adminToken },
       limits: Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)),
       sweepMs,
@@ -231,6 +253,9 @@ function parse() {
       'max-queued-per-org': { type: 'string' },
       'max-devices-per-org': { type: 'string' },
       'sweep-ms': { type: 'string' },
+      'quarantine-after': { type: 'string' },
+      quarantine: { type: 'string' },
+      'max-quarantine': { type: 'string' },
       policy: { type: 'string' },
       'blob-dir': { type: 'string' },
       'max-app-size': { type: 'string' },

@@ -1,22 +1,66 @@
-/** `qgjob agents`: the agents and their devices — busy, idle or offline, and on what. */
+/**
+ * `qgjob agents`: the agents and their devices — busy, idle, offline, quarantined, draining
+ * or drained, and on what.
+ */
 import { ApiError } from '@qgjob/client';
 import type { AgentList, DeviceView } from '@qgjob/protocol';
 import { type Context, createContext, type GlobalOptions } from '../context.js';
+import { formatDuration } from '../duration.js';
 import { UnsupportedError } from '../errors.js';
 import { formatAgo, printJson, type Style, table } from '../output.js';
 
 export type AgentsOptions = GlobalOptions;
 
 function paintState(style: Style, state: DeviceView['state']): string {
-  if (state === 'busy') return style.cyan(state);
-  if (state === 'idle') return style.green(state);
-  return style.dim(state);
+  switch (state) {
+    case 'busy':
+      return style.cyan(state);
+    case 'idle':
+      return style.green(state);
+    case 'quarantined':
+      return style.red(state);
+    case 'draining':
+    case 'drained':
+      return style.yellow(state);
+    default:
+      return style.dim(state);
+  }
+}
+
+/** Time left, rounded up to the second: `25s`, `4m05s`. */
+function formatLeft(ms: number): string {
+  const seconds = Math.max(0, Math.ceil(ms / 1000));
+  return seconds < 60 ? `${seconds}s` : formatDuration(seconds * 1000);
+}
+
+/**
+ * The STATE cell: the state, then what else matters about the device's health in
+ * parentheses: `quarantined (25s left)`, `idle (probation, 3 failures)`, `busy (1 failure)`.
+ */
+export function stateCell(style: Style, device: DeviceView, now = Date.now()): string {
+  const notes: string[] = [];
+  const until = device.quarantined_until ? Date.parse(device.quarantined_until) : Number.NaN;
+  if (device.state === 'quarantined') {
+    if (Number.isFinite(until)) notes.push(`${formatLeft(until - now)} left`);
+  } else {
+    // Drained while quarantined: both hold.
+    if (until > now) notes.push(`quarantined, ${formatLeft(until - now)} left`);
+    // Its cool-down is over: its next batch is a probe of one job, and a success heals it.
+    else if (until <= now) notes.push('probation');
+    if (device.infra_failures > 0) {
+      notes.push(`${device.infra_failures} failure${device.infra_failures === 1 ? '' : 's'}`);
+    }
+  }
+  const state = paintState(style, device.state);
+  if (notes.length === 0) return state;
+  const text = `(${notes.join(', ')})`;
+  return `${state} ${until > now ? style.red(text) : style.yellow(text)}`;
 }
 
 function group(device: DeviceView): string {
   if (device.org_id && device.app_version_id) return `${device.org_id}/${device.app_version_id}`;
-  // Busy with another org's batch (the server hides which).
-  return device.state === 'busy' ? 'another org' : '-';
+  // Holding another org's batch (the server hides which).
+  return device.state === 'busy' || device.state === 'draining' ? 'another org' : '-';
 }
 
 export function agentsTable(list: AgentList, style: Style, now = Date.now()): string {
@@ -27,7 +71,7 @@ export function agentsTable(list: AgentList, style: Style, now = Date.now()): st
       agent.name,
       device.name,
       device.target,
-      paintState(style, device.state),
+      stateCell(style, device, now),
       group(device),
       seen,
       device.warm.map((w) => `${w.org_id}/${w.app_version_id}`).join(', ') || '-',
@@ -36,7 +80,8 @@ export function agentsTable(list: AgentList, style: Style, now = Date.now()): st
   return table(['AGENT', 'DEVICE', 'TARGET', 'STATE', 'GROUP', 'LAST SEEN', 'WARM'], rows, style);
 }
 
-async function listAgents(ctx: Context): Promise<AgentList> {
+/** GET /v1/agents; an older server without it is named as such (exit 3). */
+export async function listAgents(ctx: Context): Promise<AgentList> {
   try {
     return await ctx.client.listAgents();
   } catch (error) {

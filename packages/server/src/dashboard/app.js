@@ -61,12 +61,52 @@ function renderQueues(queues) {
   $('queue-sum').textContent = queues.length > 0 ? `${plural(total, 'job')} in ${plural(queues.length, 'group')}` : '';
 }
 
+/** Device states (DEVICE_STATES of @qgjob/protocol, which this page does not load), as the summary lists them. */
+const DEVICE_STATES = ['busy', 'idle', 'offline', 'quarantined', 'draining', 'drained'];
+const STATE_TITLES = {
+  busy: 'Holding a batch',
+  idle: 'Its agent is waiting for work for it',
+  offline: 'Not heard from (its agent is gone, or resting after a failed batch)',
+  quarantined: 'Too many infrastructure failures in a row: no work until the cool-down ends, then one probe job',
+  draining: 'Drained by an operator: finishing the test it runs, then takes no work',
+  drained: 'Takes no work until enabled (qgjob enable)',
+};
+
+/** The State cell: a badge per state, then until when a quarantine lasts and the failures in a row. */
+function deviceState(d) {
+  const notes = [];
+  const until = d.quarantined_until ? Date.parse(d.quarantined_until) : Number.NaN;
+  if (until > Date.now())
+    notes.push(
+      d.state === 'quarantined'
+        ? `until ${clock(d.quarantined_until)}`
+        : `quarantined until ${clock(d.quarantined_until)}`,
+    );
+  else if (until <= Date.now() && d.state !== 'quarantined') notes.push('probation');
+  if (d.infra_failures > 0) notes.push(plural(d.infra_failures, 'failure'));
+  return el(
+    'td',
+    { className: 'state' },
+    el('span', { className: `badge s-${d.state}`, text: d.state, title: STATE_TITLES[d.state] }),
+    notes.length > 0
+      ? el('span', {
+          className: until > Date.now() ? 'dev-note bad' : 'dev-note',
+          text: notes.join(', '),
+          title: d.quarantined_until ? `cool-down ends ${d.quarantined_until}` : 'infrastructure failures in a row',
+        })
+      : null,
+  );
+}
+
 function renderAgents(agents) {
-  const counts = { busy: 0, idle: 0, offline: 0 };
+  const counts = Object.fromEntries(DEVICE_STATES.map((s) => [s, 0]));
+  let n = 0;
   const cards = agents.map((a) => {
     const rows = a.devices.map((d) => {
-      counts[d.state] += 1;
+      counts[d.state] = (counts[d.state] ?? 0) + 1;
+      n += 1;
       const current = d.org_id ? `${d.org_id}/${d.app_version_id}` : null;
+      const holding = d.state === 'busy' || d.state === 'draining';
       const warm = d.warm.map((w) => {
         const name = `${w.org_id}/${w.app_version_id}`;
         return el('span', { className: name === current ? 'chip current' : 'chip', text: name });
@@ -76,8 +116,8 @@ function renderAgents(agents) {
         { 'data-device': d.name, 'data-state': d.state },
         el('td', { text: d.name }),
         el('td', { text: d.target }),
-        el('td', null, el('span', { className: `badge s-${d.state}`, text: d.state })),
-        el('td', { className: 'batch', text: current ?? (d.state === 'busy' ? 'another org' : '—') }),
+        deviceState(d),
+        el('td', { className: 'batch', text: current ?? (holding ? 'another org' : '—') }),
         el('td', null, ...(warm.length > 0 ? warm : ['—'])),
       );
     });
@@ -109,9 +149,11 @@ function renderAgents(agents) {
   });
   $('agents').replaceChildren(...cards);
   $('agents-empty').hidden = agents.length > 0;
-  const n = counts.busy + counts.idle + counts.offline;
-  $('device-sum').textContent =
-    n > 0 ? `${plural(n, 'device')}: ${counts.busy} busy, ${counts.idle} idle, ${counts.offline} offline` : '';
+  // busy, idle and offline always; the states an operator or the health check put a device in when any is.
+  const parts = Object.entries(counts)
+    .filter(([s, count]) => count > 0 || s === 'busy' || s === 'idle' || s === 'offline')
+    .map(([s, count]) => `${count} ${s}`);
+  $('device-sum').textContent = n > 0 ? `${plural(n, 'device')}: ${parts.join(', ')}` : '';
 }
 
 function renderRuns(runs) {

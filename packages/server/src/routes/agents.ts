@@ -1,6 +1,7 @@
 import {
   ClaimQuery,
   ClaimResponse,
+  DrainResponse,
   IdParams,
   RegisterRequest,
   RegisterResponse,
@@ -15,6 +16,7 @@ import { agentScope } from '../services/auth.js';
 import type { Scheduler } from '../services/scheduler.js';
 
 const errors = errorResponses(400, 401, 403, 404, 409);
+const adminErrors = errorResponses(400, 401, 403, 404);
 const DEFAULT_WAIT_MS = 25_000;
 
 export function agentRoutes(app: FastifyInstance, scheduler: Scheduler, shutdown: AbortSignal): void {
@@ -91,4 +93,41 @@ export function agentRoutes(app: FastifyInstance, scheduler: Scheduler, shutdown
     },
     (request) => scheduler.report(request.params.id, request.body, agentScope(allow(request, 'agent', 'admin'))),
   );
+
+  for (const drained of [true, false]) {
+    const verb = drained ? 'drain' : 'enable';
+    const what = drained
+      ? 'finishes the test it runs, hands the rest of its batch back, takes no more work'
+      : 'takes work again (a drain and a quarantine lifted)';
+    app.post<{ Params: Static<typeof IdParams> }>(
+      `/v1/devices/:id/${verb}`,
+      {
+        schema: {
+          summary: `Admin: ${verb} a device: it ${what}`,
+          tags: ['agents'],
+          params: IdParams,
+          response: { 200: DrainResponse, ...adminErrors },
+        },
+      },
+      (request) => {
+        allow(request, 'admin');
+        return scheduler.setDrained({ deviceId: request.params.id }, drained);
+      },
+    );
+    app.post<{ Params: Static<typeof IdParams> }>(
+      `/v1/agents/:id/${verb}`,
+      {
+        schema: {
+          summary: `Admin: ${verb} every device of an agent (by id or name): each ${what}`,
+          tags: ['agents'],
+          params: IdParams,
+          response: { 200: DrainResponse, ...adminErrors },
+        },
+      },
+      (request) => {
+        allow(request, 'admin');
+        return scheduler.setDrained({ agent: request.params.id }, drained);
+      },
+    );
+  }
 }

@@ -24,6 +24,7 @@ import type { Db, Queryable } from '../db/db.js';
 import { AppError, NotFoundError, ValidationError } from '../errors.js';
 import * as artifacts from '../store/artifacts.js';
 import * as batches from '../store/batches.js';
+import { heldBatch } from './held-batch.js';
 import type { Metrics } from './metrics.js';
 import { guardedGet, InternalAddressError } from './url-guard.js';
 
@@ -425,13 +426,7 @@ export class ArtifactService {
     key: { orgId: string; appVersionId: string; account: string };
     upload: artifacts.BrowserStackUploadRow | undefined;
   }> {
-    const batch = await batches.lockBatch(tx, batchId);
-    if (!batch || (agentToken !== undefined && batch.agent_token_id !== agentToken)) {
-      throw new NotFoundError('batch', batchId);
-    }
-    if (batch.state !== 'active') {
-      throw new AppError('conflict', `batch ${batchId} is no longer leased to this device (${batch.state}): drop it`);
-    }
+    const batch = await heldBatch(tx, batchId, agentToken, { lock: true, closed: 'drop it' });
     if (batch.target !== 'browserstack') {
       throw new AppError('conflict', `batch ${batchId} runs on ${batch.target}, not browserstack`);
     }

@@ -23,6 +23,7 @@ import type { Db, Queryable } from '../db/db.js';
 import { AppError, NotFoundError } from '../errors.js';
 import { getJob } from '../store/jobs.js';
 import * as logs from '../store/logs.js';
+import { heldBatch } from './held-batch.js';
 
 export interface LogServiceOptions {
   /** Text kept per run, in UTF-8 bytes. Default LOG_LIMITS.runBytes. */
@@ -46,17 +47,7 @@ export class LogService {
   /** `agentToken`: the agent token calling (undefined: open mode or an admin). */
   async append(batchId: string, request: LogsRequest, agentToken?: string): Promise<LogsResponse> {
     return this.db.transaction(async (tx) => {
-      const batch = await logs.getLogBatch(tx, batchId);
-      // An agent writes only to batches leased to it; another agent's batch is not there.
-      if (!batch || (agentToken !== undefined && batch.agent_token_id !== agentToken)) {
-        throw new NotFoundError('batch', batchId);
-      }
-      if (batch.state !== 'active') {
-        throw new AppError(
-          'conflict',
-          `batch ${batchId} is no longer leased to this device (${batch.state}): its logs are closed`,
-        );
-      }
+      await heldBatch(tx, batchId, agentToken, { lock: false, closed: 'its logs are closed' });
       return this.write(tx, batchId, request.chunks);
     });
   }

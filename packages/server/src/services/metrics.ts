@@ -1,5 +1,5 @@
 /** The Prometheus series of SPEC.md, one registry per job-server. */
-import { TARGETS } from '@qgjob/protocol';
+import { DEVICE_STATES, OFFLINE_AFTER_MS, TARGETS } from '@qgjob/protocol';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Db } from '../db/db.js';
 import { devicesByState, queueDepthByTarget } from '../store/stats.js';
@@ -19,7 +19,12 @@ export class Metrics {
   });
   readonly appInstalls = new Counter({
     name: 'qgjob_app_installs_total',
-    help: 'Batches that installed the app on their device.',
+    help: 'Batches that installed the app on their device (installs that succeeded).',
+    registers: [this.registry],
+  });
+  readonly installFailures = new Counter({
+    name: 'qgjob_app_install_failures_total',
+    help: 'Installs a batch asked for that failed (each an infrastructure failure of its jobs and of the device).',
     registers: [this.registry],
   });
   readonly batches = new Counter({
@@ -84,13 +89,13 @@ export class Metrics {
   constructor(db: Db) {
     new Gauge({
       name: 'qgjob_devices',
-      help: 'Devices per target and state (busy, idle, offline).',
+      help: 'Devices per target and state (busy, idle, offline, quarantined, drained).',
       labelNames: ['target', 'state'] as const,
       registers: [this.registry],
       async collect() {
         this.reset();
-        for (const target of TARGETS) for (const state of ['busy', 'idle', 'offline']) this.set({ target, state }, 0);
-        for (const r of await devicesByState(db, 60_000)) this.set({ target: r.target, state: r.state }, r.n);
+        for (const target of TARGETS) for (const state of DEVICE_STATES) this.set({ target, state }, 0);
+        for (const r of await devicesByState(db, OFFLINE_AFTER_MS)) this.set({ target: r.target, state: r.state }, r.n);
       },
     });
     new Gauge({

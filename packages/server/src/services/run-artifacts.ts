@@ -25,10 +25,10 @@ import { BlobTooLargeError, type StagedBlob } from '../blobs/store.js';
 import type { Db, Queryable } from '../db/db.js';
 import { AppError, NotFoundError, ValidationError } from '../errors.js';
 import { getJob } from '../store/jobs.js';
-import { getLogBatch } from '../store/logs.js';
 import * as store from '../store/run-artifacts.js';
 import { getRunsOfJob } from '../store/runs.js';
 import type { ArtifactLog, ArtifactService } from './artifacts.js';
+import { heldBatch } from './held-batch.js';
 import { artifactsByRun, artifactView } from './views.js';
 
 export interface ArtifactUpload {
@@ -98,17 +98,7 @@ export class RunArtifactService {
 
   /** The running run the upload attaches to, or the reason there is none. */
   private async fence(q: Queryable, u: ArtifactUpload, lock: boolean): Promise<store.RunningRunRow> {
-    const batch = await getLogBatch(q, u.batchId);
-    // An agent uploads only to batches leased to it; another agent's batch is not there.
-    if (!batch || (u.agentToken !== undefined && batch.agent_token_id !== u.agentToken)) {
-      throw new NotFoundError('batch', u.batchId);
-    }
-    if (batch.state !== 'active') {
-      throw new AppError(
-        'conflict',
-        `batch ${u.batchId} is no longer leased to this device (${batch.state}): its runs take no more artifacts`,
-      );
-    }
+    await heldBatch(q, u.batchId, u.agentToken, { lock: false, closed: 'its runs take no more artifacts' });
     const run = await store.getRunningRun(q, { batchId: u.batchId, jobId: u.jobId, forUpdate: lock });
     if (!run) {
       throw new AppError(

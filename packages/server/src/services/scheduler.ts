@@ -9,16 +9,18 @@
  * two requests at once, and the job rows are moved with guarded UPDATEs (status and
  * batch_id in the WHERE) so a late or repeated event changes nothing.
  */
-import type {
-  Batch,
-  BatchEvent,
-  ClaimResponse,
-  LogChunkIn,
-  RegisterRequest,
-  RegisterResponse,
-  ReportRequest,
-  ReportResponse,
-  Target,
+import {
+  type Batch,
+  type BatchEvent,
+  type ClaimResponse,
+  type DrainResponse,
+  type LogChunkIn,
+  OFFLINE_AFTER_MS,
+  type RegisterRequest,
+  type RegisterResponse,
+  type ReportRequest,
+  type ReportResponse,
+  type Target,
 } from '@qgjob/protocol';
 import type { Db, Queryable } from '../db/db.js';
 import { AppError, NotFoundError } from '../errors.js';
@@ -29,6 +31,7 @@ import * as batches from '../store/batches.js';
 import * as durations from '../store/durations.js';
 import * as runs from '../store/runs.js';
 import type { ArtifactService } from './artifacts.js';
+import { heldBatch } from './held-batch.js';
 import type { LogService } from './logs.js';
 import type { Metrics } from './metrics.js';
 import {
@@ -41,6 +44,17 @@ import {
   shouldYield,
 } from './policy.js';
 import { InstallTimes, TestTimes } from './recent-durations.js';
+import {
+  afterOutcomes,
+  afterRun,
+  DEFAULT_HEALTH_CONFIG,
+  type DeviceHealth,
+  type DeviceOutcome,
+  type HealthConfig,
+  healthState,
+  type RetryConfig,
+  sameHealth,
+} from './retry-rules.js';
 import type { Wakeups } from './wakeups.js';
 
 /** What the scheduler logs through: pino's shape, one line per state change. */
@@ -71,6 +85,8 @@ export interface SchedulerOptions {
   artifacts?: ArtifactService;
   /** Where the run output a report carries goes. Without it, a report's logs are refused. */
   logs?: LogService;
+  /** When a device is quarantined, and for how long. */
+  health?: Partial<HealthConfig>;
 }
 
 const ALIVE_MS = 60_000;
@@ -81,16 +97,14 @@ const CONTENDED_RETRIES = 5;
 const YIELD_CHECK_MS = 1_000;
 /** The most ready jobs one claim reads (and locks) to plan a batch from. */
 const MAX_WINDOW = 400;
-/** A long-polling device re-checks at least every pollMs: seen this recently, it is really there. */
-const IDLE_SEEN_MS = 10_000;
 
 export class Scheduler {
   readonly policy: Policy;
   readonly config: PolicyConfig;
   readonly leaseMs: number;
   readonly heartbeatMs: number;
-  private readonly infraRetries: number;
-  private readonly retryBaseMs: number;
+  readonly health: HealthConfig;
+  private readonly retry: RetryConfig;
   private readonly pollMs: number;
   private readonly maxDevicesPerOrg: number;
   private readonly log: SchedulerLog;
@@ -112,8 +126,8 @@ export class Scheduler {
     this.leaseMs = options.leaseMs ?? 60_000;
     // Frequent enough that a cancel reaches a running test within seconds; the lease outlives many misses.
     this.heartbeatMs = options.heartbeatMs ?? Math.min(3_000, Math.floor(this.leaseMs / 4));
-    this.infraRetries = options.infraRetries ?? 2;
-    this.retryBaseMs = options.retryBaseMs ?? 2_000;
+    this.retry = { infraRetries: options.infraRetries ?? 2, retryBaseMs: options.retryBaseMs ?? 2_000 };
+    this.health = { ...DEFAULT_HEALTH_CONFIG, ...options.health };
     this.pollMs = options.pollMs ?? 2_000;
     this.maxDevicesPerOrg = options.maxDevicesPerOrg ?? Number.POSITIVE_INFINITY;
     this.log = options.log ?? SILENT;
@@ -151,37 +165,100 @@ export class Scheduler {
     });
   }
 
-  /** Long-polls up to `waitMs` for a batch for this device. */
+  /**
+   * Drains (`drained` true) or enables a device (by id) or every device of an agent (by id or
+   * name). A drained device's batch yields at its next report, so the running test finishes
+   * and the rest go back to the queue; enabling also lifts a quarantine. One log line per device.
+   */
+  async setDrained(which: { deviceId: string } | { agent: string }, drained: boolean): Promise<DrainResponse> {
+    const rows = await agents.setDrained(this.db, which, drained);
+    if (rows.length === 0) {
+      if ('deviceId' in which) throw new NotFoundError('device', which.deviceId);
+      throw new NotFoundError('agent', which.agent);
+    }
+    for (const d of rows) {
+      this.log.info(
+        { device: d.id, name: d.name, agent: d.agent_name, batch: d.batch_id ?? undefined },
+        drained ? 'device drained' : 'device enabled',
+      );
+    }
+    // Enabled devices are waiting on their long-poll: have them look now.
+    if (!drained) for (const target of new Set(rows.map((d) => d.target))) this.wakeups.queued(target);
+    return {
+      devices: rows.map((d) => ({
+        id: d.id,
+        name: d.name,
+        target: d.target,
+        agent: d.agent_name,
+        drained,
+        batch_id: d.batch_id,
+      })),
+    };
+  }
+
+  /**
+   * Long-polls up to `waitMs` for a batch for this device. While it waits the device counts
+   * as idle (on every replica: the database says so); once it ends, answered, timed out or
+   * hung up (`signal`), it does not. A drained device waits out its poll with nothing; a
+   * quarantined one until its cool-down ends.
+   */
   async claim(deviceId: string, waitMs: number, signal?: AbortSignal, agentToken?: string): Promise<ClaimResponse> {
-    const deadline = Date.now() + waitMs;
+    const deadline = new Date(Date.now() + waitMs);
     let quickRetries = 0;
-    for (;;) {
-      const { batch, target, contended } = await this.tryClaim(deviceId, agentToken);
-      if (batch) return { batch };
-      const left = deadline - Date.now();
-      if (left <= 0 || signal?.aborted) return { batch: null };
-      // Jobs other claims held may be let go when those commit: look again soon, not at the next poll.
-      // (A few times: what it saw may also be jobs this device must not take, retries avoiding it.)
-      const quick = contended && quickRetries++ < CONTENDED_RETRIES;
-      await this.wakeups.wait(target, Math.min(left, quick ? CONTENDED_RETRY_MS : this.pollMs), signal);
+    let leased = false;
+    try {
+      for (;;) {
+        const { batch, target, contended, restUntil } = await this.tryClaim(deviceId, deadline, agentToken);
+        if (batch) {
+          leased = true;
+          return { batch };
+        }
+        const left = deadline.getTime() - Date.now();
+        if (left <= 0 || signal?.aborted) return { batch: null };
+        // Jobs other claims held may be let go when those commit: look again soon, not at the next poll.
+        // (A few times: what it saw may also be jobs this device must not take, retries avoiding it.)
+        const quick = contended && quickRetries++ < CONTENDED_RETRIES;
+        const next = restUntil
+          ? Math.max(CONTENDED_RETRY_MS, restUntil - Date.now())
+          : quick
+            ? CONTENDED_RETRY_MS
+            : this.pollMs;
+        await this.wakeups.wait(target, Math.min(left, next), signal);
+      }
+    } finally {
+      // Leasing cleared it in the same statement.
+      if (!leased) await agents.stopWaiting(this.db, deviceId, deadline, signal?.aborted === true).catch(() => {});
     }
   }
 
   /** One claim: lock → guard → snapshot → policy.choose → lease, in one transaction. */
   private async tryClaim(
     deviceId: string,
+    waitingUntil: Date,
     agentToken?: string,
-  ): Promise<{ batch: Batch | null; target: Target; contended: boolean }> {
+  ): Promise<{ batch: Batch | null; target: Target; contended: boolean; restUntil?: number }> {
     const result = await this.db.transaction(async (tx) => {
-      const device = await this.lockDevice(tx, deviceId, agentToken);
+      const device = await this.lockDevice(tx, deviceId, waitingUntil, agentToken);
+      // Drained: nothing until enabled (wait out the poll). Quarantined: nothing until the cool-down ends.
+      if (device.drained)
+        return { batch: null, target: device.target, contended: false, restUntil: waitingUntil.getTime() };
+      const health = healthOf(device.infra_streak, device.quarantines, device.quarantined_until);
+      const state = healthState(health, Date.now(), this.health);
+      if (state === 'quarantined') {
+        return {
+          batch: null,
+          target: device.target,
+          contended: false,
+          restUntil: health.quarantinedUntil ?? undefined,
+        };
+      }
       const snapshot = await this.snapshot(tx, device);
-      const leased = snapshot ? await this.lease(tx, device, snapshot) : null;
+      const leased = snapshot ? await this.lease(tx, device, snapshot, state === 'probation') : null;
       const batch = leased === 'contended' ? null : leased;
       return { batch, target: device.target, contended: leased === 'contended' };
     });
     if (result.batch) {
       this.metrics.batches.inc();
-      if (result.batch.install) this.metrics.appInstalls.inc();
       const b = result.batch;
       this.log.info(
         {
@@ -204,8 +281,13 @@ export class Scheduler {
    * refuses another agent's device, records that it was heard from, and takes back a batch
    * it still holds: asking for new work while holding one, the agent lost track of it.
    */
-  private async lockDevice(tx: Queryable, deviceId: string, agentToken?: string): Promise<agents.DeviceRow> {
-    const device = await agents.lockDevice(tx, deviceId);
+  private async lockDevice(
+    tx: Queryable,
+    deviceId: string,
+    waitingUntil: Date,
+    agentToken?: string,
+  ): Promise<agents.DeviceRow> {
+    const device = await agents.lockDevice(tx, deviceId, waitingUntil);
     // Another agent's device is, to this agent, not there (and was not touched: this rolls back).
     if (!device || (agentToken !== undefined && device.agent_token_id !== agentToken)) {
       throw new NotFoundError('device', deviceId);
@@ -234,7 +316,13 @@ export class Scheduler {
     }
     const ready = await batches.readyGroups(tx, device.target, this.config.agingMs);
     if (ready.length === 0) return null;
-    const { busy, idle, live, warm } = await agents.claimContext(tx, device.target, device.id, ALIVE_MS);
+    const { busy, idle, live, warm } = await agents.claimContext(
+      tx,
+      device.target,
+      device.id,
+      ALIVE_MS,
+      OFFLINE_AFTER_MS,
+    );
     // An org at its device cap waits for one of its batches to end.
     const groups = ready.filter((g) => (busy.get(g.org_id) ?? 0) < this.maxDevicesPerOrg);
     if (groups.length === 0) return null;
@@ -257,11 +345,15 @@ export class Scheduler {
     };
   }
 
-  /** Chooses a group, plans its batch from the group's first ready jobs, and leases it to the device. */
+  /**
+   * Chooses a group, plans its batch from the group's first ready jobs, and leases it to the
+   * device. A `probe` (a device back from quarantine) gets one job.
+   */
   private async lease(
     tx: Queryable,
     device: agents.DeviceRow,
     { liveDevices, ...input }: ClaimInput & { liveDevices: number },
+    probe = false,
   ): Promise<Batch | 'contended' | null> {
     let contended = false;
     // Infrastructure retries go to another device, if this target has another live one.
@@ -270,8 +362,9 @@ export class Scheduler {
     let candidates = input.groups;
     // Another claim may hold a group's jobs (SKIP LOCKED finds none): try the next choice.
     for (let round = 0; round < 4 && candidates.length > 0; round++) {
-      const decision = this.policy.choose({ ...input, groups: candidates });
-      if (!decision) break;
+      const chosen = this.policy.choose({ ...input, groups: candidates });
+      if (!chosen) break;
+      const decision = probe ? { ...chosen, size: 1, share: 1 } : chosen;
       const window = this.policy.plan ? Math.min(MAX_WINDOW, this.config.maxBatch * decision.share) : decision.size;
       // Concurrent claims of one group plan from disjoint windows; what is not taken is let go
       // before the batch is written, so those claims are not left with nothing to take.
@@ -286,7 +379,7 @@ export class Scheduler {
         agingMs: this.config.agingMs,
         avoidDeviceId: others ? device.id : null,
       });
-      const planned = this.policy.plan
+      const plan = this.policy.plan
         ? this.policy.plan({
             candidates: locked,
             decision,
@@ -295,6 +388,7 @@ export class Scheduler {
             config: this.config,
           })
         : locked.slice(0, decision.size).map((j) => j.id);
+      const planned = probe ? plan.slice(0, 1) : plan;
       if (partial && planned.length < locked.length) await batches.releaseCandidates(tx);
       const batchId = newId('bat');
       const taken = new Set(planned.length > 0 ? await batches.assignJobs(tx, batchId, planned) : []);
@@ -344,18 +438,13 @@ export class Scheduler {
 
   async report(batchId: string, request: ReportRequest, agentToken?: string): Promise<ReportResponse> {
     const finished: string[] = [];
+    const installs = { made: 0, failed: 0 };
     const outcome = await this.db.transaction(async (tx) => {
-      const batch = await batches.lockBatch(tx, batchId, true);
-      // An agent reports only on batches leased to it.
-      if (!batch || (agentToken !== undefined && batch.agent_token_id !== agentToken)) {
-        throw new NotFoundError('batch', batchId);
-      }
-      if (batch.state !== 'active') {
-        throw new AppError(
-          'conflict',
-          `batch ${batchId} is no longer leased to this device (${batch.state}): its jobs went back to the queue; drop it`,
-        );
-      }
+      const batch = await heldBatch(tx, batchId, agentToken, {
+        lock: true,
+        touch: true,
+        closed: 'its jobs went back to the queue; drop it',
+      });
       if (request.logs && request.logs.length > 0 && !this.logs) {
         throw new AppError('validation_failed', 'this job-server keeps no run logs: send the report without logs', {
           field: 'logs',
@@ -363,6 +452,8 @@ export class Scheduler {
       }
       const applied = await this.applyEvents(tx, batch, request.events, request.logs ?? []);
       finished.push(...applied.finished);
+      installs.made = applied.installs;
+      installs.failed = applied.installFailures;
       let requeued = applied.requeued;
       if (request.done) {
         // The unstarted jobs go back to the queue as they were (abandonBatch puts back every job
@@ -383,11 +474,14 @@ export class Scheduler {
         };
       }
       const { lease_expires_at: lease, cancelled } = await batches.extendLease(tx, batch.id, this.leaseMs);
-      const yieldNow = this.policy.yields && (await this.shouldYield(tx, batch));
+      // A drained device finishes the test it runs and hands the rest back.
+      const yieldNow = batch.device_drained || (this.policy.yields && (await this.shouldYield(tx, batch)));
       return { yield: yieldNow, lease, requeued, target: batch.target, cancelled, truncated: applied.truncated };
     });
     if (outcome.requeued && outcome.target) this.wakeups.queued(outcome.target);
     for (const status of finished) this.metrics.jobsFinished.inc({ status });
+    if (installs.made > 0) this.metrics.appInstalls.inc(installs.made);
+    if (installs.failed > 0) this.metrics.installFailures.inc(installs.failed);
     const answer: ReportResponse = {
       yield: outcome.yield,
       cancelled: outcome.cancelled,
@@ -408,41 +502,57 @@ export class Scheduler {
     batch: batches.BatchRow,
     events: BatchEvent[],
     logs: LogChunkIn[],
-  ): Promise<{ finished: string[]; requeued: boolean; truncated?: string[] }> {
-    const finished: string[] = [];
-    let requeued = false;
+  ): Promise<AppliedEvents> {
+    const applied: AppliedEvents = { finished: [], requeued: false, installs: 0, installFailures: 0 };
+    const { finished } = applied;
     const starts: string[] = [];
     const passes: { jobId: string; durationMs: number | null }[] = [];
     const others: Extract<BatchEvent, { type: 'finish' }>[] = [];
     // Runs whose length says how long their test takes (passed or failed by the test's verdict).
     const timed: { jobId: string; ms: number }[] = [];
     const installsTimed: number[] = [];
+    // What the device did, in order: its health follows. Only what is the device's own counts
+    // against it (it could not be readied, could not install); a test that ran to a verdict,
+    // or an install that worked, shows it works.
+    const outcomes: DeviceOutcome[] = [];
+    // The batch could not start on this device: its unstarted jobs error (infrastructure).
+    let setupFailure: string | undefined;
     // A failed install installed nothing: no run of the batch is marked app_installed.
     let installed = batch.install;
     for (const event of events) {
       if (event.type === 'install') {
-        if (event.ok && batch.install && event.duration_ms !== undefined && event.duration_ms > 0) {
-          await durations.recordInstallDuration(tx, {
-            orgId: batch.org_id,
-            appVersionId: batch.app_version_id,
-            target: batch.target,
-            durationMs: event.duration_ms,
-          });
-          installsTimed.push(event.duration_ms);
-        }
-        if (!event.ok) {
+        if (event.ok) {
+          outcomes.push('ok');
+          if (batch.install) applied.installs++;
+          if (batch.install && event.duration_ms !== undefined && event.duration_ms > 0) {
+            await durations.recordInstallDuration(tx, {
+              orgId: batch.org_id,
+              appVersionId: batch.app_version_id,
+              target: batch.target,
+              durationMs: event.duration_ms,
+            });
+            installsTimed.push(event.duration_ms);
+          }
+        } else {
+          outcomes.push('fail');
+          applied.installFailures++;
           await agents.forgetInstall(tx, batch.device_id, batch.org_id, batch.app_version_id);
           if (installed) await batches.markNotInstalled(tx, batch.id);
           installed = false;
+          setupFailure ??= `install failed on ${batch.device_name}: ${event.error || 'no reason given'}`;
         }
+      } else if (event.type === 'unavailable') {
+        outcomes.push('fail');
+        setupFailure ??= `${batch.device_name} not ready: ${event.error}`;
       } else if (event.type === 'start') {
         starts.push(event.job_id);
-      } else if (event.status === 'passed') {
-        passes.push({ jobId: event.job_id, durationMs: event.duration_ms ?? null });
       } else {
-        others.push(event);
+        if (event.status !== 'errored') outcomes.push('ok');
+        if (event.status === 'passed') passes.push({ jobId: event.job_id, durationMs: event.duration_ms ?? null });
+        else others.push(event);
       }
     }
+    if (setupFailure) applied.requeued = await this.failUnstarted(tx, batch, setupFailure, finished);
     if (starts.length > 0) {
       const started = await runs.startRuns(tx, {
         jobIds: starts,
@@ -491,7 +601,11 @@ export class Scheduler {
       const r = await this.finish(tx, batch, e.job_id, e.status, e.error ?? null, e.duration_ms ?? null, e.final);
       if (r.finished) finished.push(r.finished);
       if (r.failedMs !== undefined) timed.push({ jobId: e.job_id, ms: r.failedMs });
-      requeued ||= r.requeued;
+      applied.requeued ||= r.requeued;
+    }
+    if (outcomes.length > 0) {
+      const current = healthOf(batch.device_infra_streak, batch.device_quarantines, batch.device_quarantined_until);
+      await this.recordHealth(tx, { id: batch.device_id, name: batch.device_name }, current, outcomes);
     }
     if (timed.length > 0) {
       await durations.recordTestDurations(tx, {
@@ -506,7 +620,71 @@ export class Scheduler {
     if (timed.length > 0) {
       this.testTimes.observe(batch.target, timed.reduce((sum, t) => sum + t.ms, 0) / timed.length);
     }
-    return { finished, requeued, truncated: written?.truncated };
+    applied.truncated = written?.truncated;
+    return applied;
+  }
+
+  /**
+   * The batch could not start on its device (install failed, device unavailable): each job not
+   * started gets a run that errored with the reason, and goes back for another device within
+   * its infrastructure budget, or ends `errored`.
+   */
+  private async failUnstarted(
+    tx: Queryable,
+    batch: batches.BatchRow,
+    error: string,
+    finished: string[],
+  ): Promise<boolean> {
+    const jobIds = await batches.unstartedJobsOfBatch(tx, batch.id);
+    if (jobIds.length === 0) return false;
+    await runs.startRuns(tx, {
+      jobIds,
+      runIds: jobIds.map(() => newId('run')),
+      batchId: batch.id,
+      agent: batch.agent_name,
+      device: batch.device_name,
+      batchInstalled: false,
+    });
+    let requeued = false;
+    // One draw of the jitter for the whole batch: its jobs come back together, one group again.
+    const draw = Math.random();
+    for (const jobId of jobIds) {
+      const r = await this.finish(tx, batch, jobId, 'errored', error.slice(0, 4000), 0, false, () => draw);
+      if (r.finished) finished.push(r.finished);
+      requeued ||= r.requeued;
+    }
+    return requeued;
+  }
+
+  /** The device's health after these outcomes; written (and logged) only when it changed. */
+  private async recordHealth(
+    tx: Queryable,
+    device: { id: string; name: string },
+    current: DeviceHealth,
+    outcomes: DeviceOutcome[],
+  ): Promise<void> {
+    const next = afterOutcomes(current, outcomes, Date.now(), this.health);
+    if (sameHealth(current, next.health)) return;
+    const h = next.health;
+    await agents.setDeviceHealth(tx, device.id, {
+      infra_streak: h.streak,
+      quarantines: h.quarantines,
+      quarantined_until: h.quarantinedUntil === null ? null : new Date(h.quarantinedUntil),
+    });
+    if (next.change === 'quarantined') {
+      this.log.warn(
+        {
+          device: device.id,
+          name: device.name,
+          failures: h.streak,
+          cool_down_ms: next.coolDownMs,
+          until: h.quarantinedUntil === null ? undefined : new Date(h.quarantinedUntil).toISOString(),
+        },
+        'device quarantined',
+      );
+    } else if (next.change === 'healed') {
+      this.log.info({ device: device.id, name: device.name }, 'device healthy again');
+    }
   }
 
   /** Records a run's end and moves its job on: final, or back to the queue for a retry. */
@@ -519,6 +697,7 @@ export class Scheduler {
     durationMs: number | null,
     /** An infrastructure error no retry can cure: end the job now. */
     final = false,
+    random: () => number = Math.random,
   ): Promise<{ finished?: string; requeued: boolean; failedMs?: number }> {
     const run = await runs.finishRun(tx, { jobId, batchId: batch.id, status, error, durationMs });
     if (!run) return { requeued: false };
@@ -528,34 +707,38 @@ export class Scheduler {
       await runs.completeJob(tx, { jobId, status: 'passed', error: null });
       return { finished: 'passed', requeued: false };
     }
-    if (status === 'failed') {
-      const failedMs = run.duration_ms ?? undefined;
-      if (run.test_failures <= run.max_retries) {
-        await runs.requeueJob(tx, { jobId, delayMs: 0, infra: false, deviceId: null });
-        this.metrics.retries.inc({ reason: 'test_failure' });
-        this.log.info({ ...ids, reason: 'test failed, retries left' }, 'job requeued');
-        return { requeued: true, failedMs };
-      }
-      this.log.info({ ...ids, error }, 'run failed');
-      await runs.completeJob(tx, { jobId, status: 'failed', error });
-      return { finished: 'failed', requeued: false, failedMs };
+    const failedMs = status === 'failed' ? (run.duration_ms ?? undefined) : undefined;
+    const next = afterRun(
+      {
+        status,
+        testFailures: run.test_failures,
+        maxRetries: run.max_retries,
+        infraFailures: run.infra_failures,
+        final,
+        error,
+      },
+      this.retry,
+      random,
+    );
+    if (next.retry) {
+      // An infrastructure error steers the next run away from this device.
+      await runs.requeueJob(tx, { jobId, delayMs: next.delayMs, infra: next.infra, deviceId: batch.device_id });
+      this.metrics.retries.inc({ reason: next.reason });
+      this.log.info(
+        {
+          ...ids,
+          reason: next.infra ? status : 'test failed, retries left',
+          error: next.infra ? error : undefined,
+          delay_ms: Math.round(next.delayMs),
+        },
+        'job requeued',
+      );
+      return { requeued: true, failedMs };
     }
-    if (run.infra_failures < this.infraRetries && !final) {
-      // Backoff with jitter for a failing device or install; a lost device is simply gone,
-      // and its job goes to another device at once.
-      const backoff = this.retryBaseMs * 2 ** run.infra_failures;
-      const delayMs = status === 'lost' ? 0 : backoff / 2 + Math.random() * (backoff / 2);
-      await runs.requeueJob(tx, { jobId, delayMs, infra: true, deviceId: batch.device_id });
-      this.metrics.retries.inc({ reason: status === 'lost' ? 'lost' : 'infra_error' });
-      this.log.info({ ...ids, reason: status, error, delay_ms: Math.round(delayMs) }, 'job requeued');
-      return { requeued: true };
-    }
-    const reason = final
-      ? (error ?? status)
-      : `${error ?? status}; gave up after ${run.infra_failures + 1} infrastructure errors`;
-    this.log.warn({ ...ids, error: reason }, 'job errored');
-    await runs.completeJob(tx, { jobId, status: 'errored', error: reason });
-    return { finished: 'errored', requeued: false };
+    if (next.status === 'failed') this.log.info({ ...ids, error }, 'run failed');
+    else this.log.warn({ ...ids, error: next.error }, 'job errored');
+    await runs.completeJob(tx, { jobId, status: next.status, error: next.error });
+    return { finished: next.status, requeued: false, failedMs };
   }
 
   /**
@@ -566,7 +749,15 @@ export class Scheduler {
   async reapExpired(limit = 100): Promise<number> {
     const expired = await this.db.transaction(async (tx) => {
       const rows = await batches.lockExpiredBatches(tx, limit);
-      for (const b of rows) await this.expireBatch(tx, b, 'lease expired: no report from the agent in time');
+      for (const b of rows) {
+        await this.expireBatch(tx, b, 'lease expired: no report from the agent in time');
+        // The device went away mid-batch: that counts against its health.
+        const health = await agents.lockDeviceHealth(tx, b.device_id);
+        if (health) {
+          const current = healthOf(health.infra_streak, health.quarantines, health.quarantined_until);
+          await this.recordHealth(tx, { id: b.device_id, name: b.device_id }, current, ['fail']);
+        }
+      }
       return rows;
     });
     for (const b of expired) {
@@ -580,7 +771,7 @@ export class Scheduler {
   /** A claim answered to an agent that had already hung up: nobody will run it, hand it back now. */
   async releaseUndelivered(batch: Batch): Promise<void> {
     const released = await this.db.transaction(async (tx) => {
-      const row = await batches.lockBatch(tx, batch.id);
+      const row = await batches.findBatch(tx, batch.id, { lock: true });
       if (row?.state !== 'active') return false;
       await this.expireBatch(tx, row, 'the agent hung up before receiving the batch');
       return true;
@@ -632,7 +823,7 @@ export class Scheduler {
     if (!(await batches.batchHasUnstarted(tx, batch.id))) return false;
     if (!(await batches.otherOrgWaiting(tx, batch.target, batch.org_id))) return false;
     // An idle device (long-polling, so seen in the last few seconds) will take that work: no need to preempt.
-    if ((await agents.countIdleDevices(tx, batch.target, IDLE_SEEN_MS)) > 0) return false;
+    if ((await agents.countIdleDevices(tx, batch.target, OFFLINE_AFTER_MS)) > 0) return false;
     const groups = await batches.readyGroups(tx, batch.target, this.config.agingMs);
     const oldest = new Map<string, number>();
     for (const g of groups) {
@@ -647,6 +838,20 @@ export class Scheduler {
       config: this.config,
     });
   }
+}
+
+interface AppliedEvents {
+  /** Final statuses reached. */
+  finished: string[];
+  requeued: boolean;
+  truncated?: string[];
+  /** Installs the batch asked for that succeeded, and installs that failed. */
+  installs: number;
+  installFailures: number;
+}
+
+function healthOf(streak: number, quarantines: number, until: Date | null): DeviceHealth {
+  return { streak, quarantines, quarantinedUntil: until ? until.getTime() : null };
 }
 
 const groupKey = (g: { org_id: string; app_version_id: string }) => `${g.org_id}\u0000${g.app_version_id}`;

@@ -15,7 +15,40 @@ export interface DeviceRow {
   group_since: Date | null;
   /** Devices of a pool share a cap on busy devices (a BrowserStack account's parallel sessions). */
   pool: string | null;
+  infra_streak: number;
+  quarantines: number;
+  quarantined_until: Date | null;
+  drained: boolean;
 }
+
+/**
+ * Idle, `d` being the devices table's alias and `${grace}` the parameter of how long a device
+ * counts as idle between two claims: a claim is open for it (`waiting_until` ahead), or none is
+ * and it was heard from within the grace (`waiting_until` null: it just registered, finished a
+ * batch or had a claim answered). A claim whose connection closed sets `waiting_until` to that
+ * moment: the device is gone at once, grace or not.
+ */
+const IDLE = (grace: string) => `(d.waiting_until > now()
+  OR d.waiting_until IS NULL AND d.last_seen_at > now() - make_interval(secs => ${grace}::float8 / 1000))`;
+/** Idle, neither drained nor quarantined: it would take a batch now. */
+const AVAILABLE = (grace: string) =>
+  `${IDLE(grace)} AND NOT d.drained AND (d.quarantined_until IS NULL OR d.quarantined_until <= now())`;
+/**
+ * A device's state (protocol DEVICE_STATES), `d` the devices table's alias and `$offline` the
+ * parameter holding how long a device with nothing open stays idle after it was heard from.
+ */
+export const DEVICE_STATE = (offlineParam: string) => `CASE
+  WHEN d.drained AND d.batch_id IS NOT NULL THEN 'draining'
+  WHEN d.drained THEN 'drained'
+  WHEN d.quarantined_until > now() THEN 'quarantined'
+  WHEN d.batch_id IS NOT NULL THEN 'busy'
+  WHEN ${IDLE(offlineParam)} THEN 'idle'
+  ELSE 'offline' END`;
+
+/** A device heard from within $aliveMs that is neither drained nor quarantined. */
+const HEALTHY_LIVE = (aliveMsParam: string) =>
+  `d.last_seen_at > now() - make_interval(secs => ${aliveMsParam}::float8 / 1000) AND NOT d.drained
+   AND (d.quarantined_until IS NULL OR d.quarantined_until <= now())`;
 
 /**
  * Registers an agent by name, or refreshes the one already known by that name. An agent
@@ -62,29 +95,98 @@ export async function setDevicePool(q: Queryable, agentId: string, target: Targe
 }
 
 /**
- * Locks the device row and records that it was heard from, in one statement: claims for one
- * device are serialised, claims for others are not (the agent's row is read, never locked).
+ * Locks the device row and records that it was heard from and that a claim waits for it until
+ * `waitingUntil`, in one statement: claims for one device are serialised, claims for others
+ * are not (the agent's row is read, never locked).
  */
-export async function lockDevice(q: Queryable, id: string): Promise<DeviceRow | undefined> {
+export async function lockDevice(q: Queryable, id: string, waitingUntil: Date): Promise<DeviceRow | undefined> {
   const { rows } = await q.query<DeviceRow>(
-    `UPDATE devices d SET last_seen_at = now()
+    `UPDATE devices d SET last_seen_at = now(), waiting_until = $2
        FROM agents a
       WHERE d.id = $1 AND a.id = d.agent_id
       RETURNING d.id, d.agent_id, a.name AS agent_name, a.token_id AS agent_token_id, d.name, d.target, d.batch_id,
-                d.last_org_id, d.last_app_version_id, d.group_since, d.pool`,
+                d.last_org_id, d.last_app_version_id, d.group_since, d.pool,
+                d.infra_streak, d.quarantines, d.quarantined_until, d.drained`,
+    [id, waitingUntil],
+  );
+  return rows[0];
+}
+
+/**
+ * The claim that set `waiting_until` to `until` has ended: answered or timed out (`gone` false:
+ * its agent will ask again at once), or its connection closed (`gone`: the device is not idle,
+ * from now). A newer claim's wait is left alone.
+ */
+export async function stopWaiting(q: Queryable, id: string, until: Date, gone: boolean): Promise<void> {
+  await q.query('UPDATE devices SET waiting_until = CASE WHEN $3 THEN now() END WHERE id = $1 AND waiting_until = $2', [
+    id,
+    until,
+    gone,
+  ]);
+}
+
+/** Devices of a target that would take a batch now: idle (IDLE), not drained, not quarantined. */
+export async function countIdleDevices(q: Queryable, target: Target, graceMs: number): Promise<number> {
+  const { rows } = await q.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM devices d WHERE d.target = $1 AND d.batch_id IS NULL AND ${AVAILABLE('$2')}`,
+    [target, graceMs],
+  );
+  return rows[0]?.n ?? 0;
+}
+
+export interface HealthRow {
+  infra_streak: number;
+  quarantines: number;
+  quarantined_until: Date | null;
+}
+
+/** The device's health, its row locked (a report or the reaper is about to change it). */
+export async function lockDeviceHealth(q: Queryable, id: string): Promise<HealthRow | undefined> {
+  const { rows } = await q.query<HealthRow>(
+    'SELECT infra_streak, quarantines, quarantined_until FROM devices WHERE id = $1 FOR UPDATE',
     [id],
   );
   return rows[0];
 }
 
-/** Devices of a target that are idle and were heard from recently (ready to take a batch). */
-export async function countIdleDevices(q: Queryable, target: Target, aliveMs: number): Promise<number> {
-  const { rows } = await q.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM devices
-      WHERE target = $1 AND batch_id IS NULL AND last_seen_at > now() - make_interval(secs => $2::float8 / 1000)`,
-    [target, aliveMs],
+export async function setDeviceHealth(q: Queryable, id: string, h: HealthRow): Promise<void> {
+  await q.query('UPDATE devices SET infra_streak = $2, quarantines = $3, quarantined_until = $4 WHERE id = $1', [
+    id,
+    h.infra_streak,
+    h.quarantines,
+    h.quarantined_until,
+  ]);
+}
+
+export interface DrainedDevice {
+  id: string;
+  name: string;
+  target: Target;
+  agent_name: string;
+  batch_id: string | null;
+}
+
+/**
+ * Drains (`drained` true) or enables the devices named: by device id, or every device of an
+ * agent (by id or name). Enabling also lifts a quarantine. Returns the devices changed or
+ * already so; none when nothing matches.
+ */
+export async function setDrained(
+  q: Queryable,
+  which: { deviceId?: string; agent?: string },
+  drained: boolean,
+): Promise<DrainedDevice[]> {
+  const { rows } = await q.query<DrainedDevice>(
+    `UPDATE devices d SET drained = $3,
+            infra_streak = CASE WHEN $3 THEN d.infra_streak ELSE 0 END,
+            quarantines = CASE WHEN $3 THEN d.quarantines ELSE 0 END,
+            quarantined_until = CASE WHEN $3 THEN d.quarantined_until ELSE NULL END
+       FROM agents a
+      WHERE a.id = d.agent_id AND (d.id = $1 OR a.id = $2 OR a.name = $2)
+      RETURNING d.id, d.name, d.target, a.name AS agent_name, d.batch_id`,
+    [which.deviceId ?? null, which.agent ?? null, drained],
   );
-  return rows[0]?.n ?? 0;
+  return rows;
 }
 
 export async function clearDeviceBatch(q: Queryable, deviceId: string, batchId: string): Promise<void> {
@@ -105,9 +207,9 @@ export async function forgetInstall(
 }
 
 export interface ClaimContext {
-  /** Idle devices of the target heard from within aliveMs (the one asking included). */
+  /** Devices of the target that would take a batch now (the one asking included): see countIdleDevices. */
   idle: number;
-  /** Devices of the target heard from within aliveMs, busy or idle. */
+  /** Devices of the target heard from within aliveMs, busy or idle, neither drained nor quarantined. */
   live: number;
   /** Devices busy per org on the target. */
   busy: Map<string, number>;
@@ -121,6 +223,8 @@ export async function claimContext(
   target: Target,
   deviceId: string,
   aliveMs: number,
+  /** How long a device with no claim open counts as idle after it was heard from (IDLE). */
+  graceMs: number,
 ): Promise<ClaimContext> {
   const { rows } = await q.query<{
     idle: number;
@@ -129,15 +233,14 @@ export async function claimContext(
     warm: Record<string, string> | null;
   }>(
     `SELECT
-       (SELECT count(*)::int FROM devices WHERE target = $1 AND batch_id IS NULL
-           AND last_seen_at > now() - make_interval(secs => $3::float8 / 1000)) AS idle,
-       (SELECT count(*)::int FROM devices WHERE target = $1
-           AND last_seen_at > now() - make_interval(secs => $3::float8 / 1000)) AS live,
+       (SELECT count(*)::int FROM devices d WHERE d.target = $1 AND d.batch_id IS NULL
+           AND (d.id = $2 OR ${AVAILABLE('$4')})) AS idle,
+       (SELECT count(*)::int FROM devices d WHERE d.target = $1 AND ${HEALTHY_LIVE('$3')}) AS live,
        (SELECT json_object_agg(org_id, n) FROM (
           SELECT org_id, count(*)::int AS n FROM batches WHERE state = 'active' AND target = $1 GROUP BY org_id) b)
          AS busy,
        (SELECT json_object_agg(org_id, app_version_id) FROM device_apps WHERE device_id = $2) AS warm`,
-    [target, deviceId, aliveMs],
+    [target, deviceId, aliveMs, graceMs],
   );
   const r = rows[0];
   return {

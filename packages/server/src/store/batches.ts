@@ -165,6 +165,11 @@ export interface BatchRow {
   group_since: Date | null;
   /** The device's pool: `browserstack:<account>` on a BrowserStack account. */
   device_pool: string | null;
+  /** An operator drained the device: the batch yields at its next report. */
+  device_drained: boolean;
+  device_infra_streak: number;
+  device_quarantines: number;
+  device_quarantined_until: Date | null;
 }
 
 /**
@@ -194,7 +199,7 @@ export async function leaseBatch(
      device AS (
        UPDATE devices SET batch_id = $1,
               group_since = CASE WHEN last_org_id = $4 AND last_app_version_id = $5 THEN group_since ELSE now() END,
-              last_org_id = $4, last_app_version_id = $5, last_seen_at = now()
+              last_org_id = $4, last_app_version_id = $5, last_seen_at = now(), waiting_until = NULL
         WHERE id = $2),
      installed AS (
        INSERT INTO device_apps (device_id, org_id, app_version_id)
@@ -207,21 +212,27 @@ export async function leaseBatch(
 }
 
 /**
- * The batch, locked for this report; with its device's and agent's names. `touch`: its
- * device was heard from (the same statement records it).
+ * A batch with its device's and agent's names (and the device's health and drain).
+ * `lock`: the batch row is locked until the transaction ends (a report, a release); without,
+ * nothing is (a log write locks the runs it appends to, so it never waits on a report).
+ * `touch`: its device was heard from (the same statement records it).
  */
-export async function lockBatch(q: Queryable, id: string, touch = false): Promise<BatchRow | undefined> {
+export async function findBatch(
+  q: Queryable,
+  id: string,
+  how: { lock: boolean; touch?: boolean },
+): Promise<BatchRow | undefined> {
   const { rows } = await q.query<BatchRow>(
     `WITH seen AS (
        UPDATE devices SET last_seen_at = now()
         WHERE $2 AND id = (SELECT device_id FROM batches WHERE id = $1 AND state = 'active'))
      SELECT b.id, b.device_id, d.name AS device_name, b.agent_id, a.name AS agent_name, a.token_id AS agent_token_id, b.org_id,
             b.app_version_id, b.target, b.install, b.state, b.lease_expires_at, b.created_at, d.group_since,
-            d.pool AS device_pool
+            d.pool AS device_pool, d.drained AS device_drained, d.infra_streak AS device_infra_streak,
+            d.quarantines AS device_quarantines, d.quarantined_until AS device_quarantined_until
        FROM batches b JOIN devices d ON d.id = b.device_id JOIN agents a ON a.id = b.agent_id
-      WHERE b.id = $1
-      FOR UPDATE OF b`,
-    [id, touch],
+      WHERE b.id = $1${how.lock ? ' FOR UPDATE OF b' : ''}`,
+    [id, how.touch ?? false],
   );
   return rows[0];
 }
@@ -292,4 +303,13 @@ export async function batchIsActive(q: Queryable, batchId: string): Promise<bool
     [batchId],
   );
   return rows[0]?.active ?? false;
+}
+
+/** The jobs of the batch not started yet (assigned to it), in queue order. */
+export async function unstartedJobsOfBatch(q: Queryable, batchId: string): Promise<string[]> {
+  const { rows } = await q.query<{ id: string }>(
+    `SELECT id FROM jobs WHERE batch_id = $1 AND status = 'assigned' ORDER BY priority DESC, queued_at, id`,
+    [batchId],
+  );
+  return rows.map((r) => r.id);
 }

@@ -2,27 +2,6 @@
 import type { LogStream } from '@qgjob/protocol';
 import type { Queryable } from '../db/db.js';
 
-export interface LogBatchRow {
-  id: string;
-  state: 'active' | 'done' | 'expired';
-  agent_token_id: string | null;
-}
-
-/**
- * The batch a log write (or an artifact upload) names, with the agent token that owns it.
- * Not locked: the run rows are (lockRunningRuns), which is all a log write needs, so it
- * never waits on a report.
- */
-export async function getLogBatch(q: Queryable, batchId: string): Promise<LogBatchRow | undefined> {
-  const { rows } = await q.query<LogBatchRow>(
-    `SELECT b.id, b.state, a.token_id AS agent_token_id
-       FROM batches b JOIN agents a ON a.id = b.agent_id
-      WHERE b.id = $1`,
-    [batchId],
-  );
-  return rows[0];
-}
-
 export interface RunLogState {
   job_id: string;
   n: number;

@@ -13,8 +13,9 @@
  *   overview of 41 and 28 ms (an org's: 56 and 37 ms). The event stream shares one overview
  *   a second between all its watchers, so this does not grow with the dashboards open.
  */
-import type { JobStatus, RunStatus, Target } from '@qgjob/protocol';
+import type { DeviceState, JobStatus, RunStatus, Target } from '@qgjob/protocol';
 import type { Queryable } from '../db/db.js';
+import { DEVICE_STATE } from './agents.js';
 
 export interface QueueGroupRow {
   org_id: string;
@@ -46,8 +47,9 @@ export interface AgentDeviceRow {
   device_name: string | null;
   target: Target | null;
   batch_id: string | null;
-  /** Not heard from within `offlineMs`. */
-  offline: boolean;
+  state: DeviceState | null;
+  quarantined_until: Date | null;
+  infra_failures: number | null;
   batch_org_id: string | null;
   batch_app_version_id: string | null;
 }
@@ -58,7 +60,8 @@ export async function agentDevices(q: Queryable, offlineMs: number): Promise<Age
     `SELECT a.id AS agent_id, a.name AS agent_name,
             greatest(a.last_seen_at, (SELECT max(x.last_seen_at) FROM devices x WHERE x.agent_id = a.id)) AS agent_last_seen_at,
             d.id AS device_id, d.name AS device_name, d.target, d.batch_id,
-            coalesce(d.last_seen_at <= now() - make_interval(secs => $1::float8 / 1000), false) AS offline,
+            CASE WHEN d.id IS NOT NULL THEN ${DEVICE_STATE('$1')} END AS state,
+            d.quarantined_until, d.infra_streak AS infra_failures,
             b.org_id AS batch_org_id, b.app_version_id AS batch_app_version_id
        FROM agents a
        LEFT JOIN devices d ON d.agent_id = a.id

@@ -1,5 +1,6 @@
 import type { Target } from '@qgjob/protocol';
 import type { Queryable } from '../db/db.js';
+import { DEVICE_STATE } from './agents.js';
 
 export async function queueDepthByTarget(q: Queryable): Promise<Map<Target, number>> {
   const { rows } = await q.query<{ target: Target; n: number }>(
@@ -8,18 +9,14 @@ export async function queueDepthByTarget(q: Queryable): Promise<Map<Target, numb
   return new Map(rows.map((r) => [r.target, r.n]));
 }
 
-/** Devices per target and state: busy (holding a batch), idle (heard from lately), offline. */
+/** Devices per target and state (DEVICE_STATE). */
 export async function devicesByState(
   q: Queryable,
-  aliveMs: number,
+  offlineMs: number,
 ): Promise<{ target: Target; state: string; n: number }[]> {
   const { rows } = await q.query<{ target: Target; state: string; n: number }>(
-    `SELECT target,
-            CASE WHEN last_seen_at <= now() - make_interval(secs => $1::float8 / 1000) THEN 'offline'
-                 WHEN batch_id IS NOT NULL THEN 'busy' ELSE 'idle' END AS state,
-            count(*)::int AS n
-       FROM devices GROUP BY 1, 2`,
-    [aliveMs],
+    `SELECT d.target, ${DEVICE_STATE('$1')} AS state, count(*)::int AS n FROM devices d GROUP BY 1, 2`,
+    [offlineMs],
   );
   return rows;
 }
