@@ -1,6 +1,6 @@
 /**
- * npm run chaos — three job-servers on PostgreSQL, four agents (16 simulated devices),
- * 3,000 jobs; mid-run it SIGKILLs a job-server, SIGKILLs an agent and restarts PostgreSQL,
+ * npm run chaos — three job-servers on PostgreSQL, four agents (16 simulated devices) and a
+ * black-hole device (every install fails), 3,000 jobs; mid-run it SIGKILLs a job-server, SIGKILLs an agent and restarts PostgreSQL,
  * then checks the invariants and prints them. Then the same on one embedded (PGlite)
  * job-server, killed with -9 mid-run and restarted. Exits 1 if any invariant fails.
  *   PostgreSQL from QGJOB_BENCH_DATABASE_URL or QGJOB_TEST_DATABASE_URL (it is restarted!).
@@ -23,6 +23,7 @@ const base = {
   installMs: 100,
   leaseMs: 3000,
   sweepMs: 500,
+  blackHole: true,
   timeoutMs: 300_000,
   log: (line: string) => console.log(`  ${line}`),
 };

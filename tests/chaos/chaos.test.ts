@@ -15,12 +15,13 @@ const small: Omit<ChaosOptions, 'store' | 'servers'> = {
   leaseMs: 2000,
   sweepMs: 250,
   restartPostgres: false,
+  blackHole: true,
   timeoutMs: 90_000,
 };
 
 describe('chaos (short)', () => {
   it.skipIf(!postgresUrl)(
-    'three job-servers on PostgreSQL: SIGKILL a server and an agent mid-run',
+    'three job-servers on PostgreSQL: SIGKILL a server and an agent mid-run, beside a black-hole device',
     async () => {
       const database = await createDatabase();
       try {
@@ -34,7 +35,7 @@ describe('chaos (short)', () => {
     180_000,
   );
 
-  it('one embedded (PGlite) job-server: kill -9 it mid-run and restart it, SIGKILL an agent', async () => {
+  it('one embedded (PGlite) job-server: kill -9 it mid-run and restart it, SIGKILL an agent, beside a black-hole device', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'qgjob-chaos-'));
     try {
       const report = await runChaos({ ...small, store: { dataDir: join(dir, 'data') }, servers: 1 });

@@ -4,6 +4,9 @@
  * job-server and an agent, and can restart PostgreSQL. Then it checks, in SQL:
  *   every job reached a terminal status · no job has two overlapping runs · no job passed
  *   twice · no submitted job is missing · no run is left `running` · the run took bounded time.
+ * With `blackHole`, one more agent owns a device whose every install fails (the command
+ * executor with `--install-command=false`); then also: no job errored because of it, it was
+ * quarantined, and it leased no more batches than the quarantine allows.
  * Used by `npm run chaos` (full size) and by a short test in `npm test`.
  */
 import { type ChildProcess, execSync, spawn } from 'node:child_process';
@@ -27,6 +30,8 @@ export interface ChaosOptions {
   leaseMs: number;
   sweepMs: number;
   restartPostgres: boolean;
+  /** Add a device whose installs always fail. */
+  blackHole?: boolean;
   timeoutMs: number;
   log?: (line: string) => void;
 }
@@ -132,6 +137,18 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   ];
   const agents: Proc[] = [];
   for (let a = 0; a < o.agents; a++) agents.push(await start(agentArgs(`chaos-agent-${a}`)));
+  if (o.blackHole) {
+    const args = ['--executor=command', '--command=true', '--install-command=false', '--grace=2s'];
+    agents.push(
+      await start([
+        AGENT_MAIN,
+        `--server=${urls.join(',')}`,
+        '--name=chaos-black-hole',
+        ...args,
+        `--device=emulator:${BLACK_HOLE}`,
+      ]),
+    );
+  }
 
   const client = new QgjobClient({ server: urls, timeoutMs: 10_000, attempts: 20 });
   const started = Date.now();
@@ -217,6 +234,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       : await openPglite({ dataDir: o.store.dataDir });
   try {
     const report = await check(db, ids, terminal);
+    if (o.blackHole) report.invariants.push(...(await checkBlackHole(db, report.statuses, wallMs)));
     report.invariants.push({
       name: 'total time bounded',
       ok: finished,
@@ -226,6 +244,39 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   } finally {
     await db.close();
   }
+}
+
+const BLACK_HOLE = 'black-hole';
+/** The server's defaults: quarantined after 3 failures in a row, for 30 s, doubling. */
+const QUARANTINE_AFTER = 3;
+const COOL_DOWN_MS = 30_000;
+
+async function checkBlackHole(db: Queryable, statuses: Record<string, number>, wallMs: number): Promise<Invariant[]> {
+  const leased = await count(
+    db,
+    `SELECT count(*)::int AS n FROM batches b JOIN devices d ON d.id = b.device_id WHERE d.name = $1`,
+    [BLACK_HOLE],
+  );
+  const quarantines = await count(db, 'SELECT coalesce(max(quarantines), 0)::int AS n FROM devices WHERE name = $1', [
+    BLACK_HOLE,
+  ]);
+  // K batches, then one probe per cool-down that ended within the run (30 s, 60 s, 120 s …).
+  let probes = 0;
+  for (let t = COOL_DOWN_MS; t <= wallMs; t += COOL_DOWN_MS * 2 ** (probes + 1)) probes++;
+  const bound = QUARANTINE_AFTER + probes;
+  const errored = statuses.errored ?? 0;
+  return [
+    {
+      name: 'the black-hole device swallowed no job',
+      ok: errored === 0,
+      detail: `${errored} jobs errored; every job it took passed on another device`,
+    },
+    {
+      name: 'the black-hole device was quarantined and leased few batches',
+      ok: quarantines >= 1 && leased <= bound,
+      detail: `${leased} batches leased (bound ${bound}: ${QUARANTINE_AFTER} then ${probes} probe(s)), quarantined ${quarantines} time(s)`,
+    },
+  ];
 }
 
 async function count(db: Queryable, sql: string, params: unknown[] = []): Promise<number> {

@@ -755,7 +755,7 @@ export class Scheduler {
         const health = await agents.lockDeviceHealth(tx, b.device_id);
         if (health) {
           const current = healthOf(health.infra_streak, health.quarantines, health.quarantined_until);
-          await this.recordHealth(tx, { id: b.device_id, name: b.device_id }, current, ['fail']);
+          await this.recordHealth(tx, { id: b.device_id, name: health.name }, current, ['fail']);
         }
       }
       return rows;

@@ -140,10 +140,10 @@ export interface HealthRow {
   quarantined_until: Date | null;
 }
 
-/** The device's health, its row locked (a report or the reaper is about to change it). */
-export async function lockDeviceHealth(q: Queryable, id: string): Promise<HealthRow | undefined> {
-  const { rows } = await q.query<HealthRow>(
-    'SELECT infra_streak, quarantines, quarantined_until FROM devices WHERE id = $1 FOR UPDATE',
+/** The device's name and health, its row locked (the reaper is about to change it). */
+export async function lockDeviceHealth(q: Queryable, id: string): Promise<(HealthRow & { name: string }) | undefined> {
+  const { rows } = await q.query<HealthRow & { name: string }>(
+    'SELECT name, infra_streak, quarantines, quarantined_until FROM devices WHERE id = $1 FOR UPDATE',
     [id],
   );
   return rows[0];
