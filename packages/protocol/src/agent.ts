@@ -7,8 +7,15 @@
  */
 import { type Static, Type } from '@sinclair/typebox';
 import { BatchApp, BrowserStackAccount } from './artifacts.js';
+import { LIMITS } from './constants.js';
+import { FREE_TEXT, UNIQUE_BY } from './edge.js';
 import { LOG_LIMITS, LogChunkIn } from './logs.js';
 import { AppVersionId, OrgId, TargetSchema, TestPath } from './schemas.js';
+
+/** How long an install or a run took. */
+const DurationMs = Type.Integer({ minimum: 0, maximum: LIMITS.durationMsMax });
+/** What went wrong, in the words of the device or the tool: kept as it came (see edge.ts). */
+const ErrorText = Type.String({ maxLength: 4000, [FREE_TEXT]: true });
 
 const Name = Type.String({
   pattern: '^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$',
@@ -22,7 +29,7 @@ export const RegisterRequest = Type.Object(
   {
     name: Name,
     version: Type.Optional(Type.String({ maxLength: 64 })),
-    devices: Type.Array(DeviceSpec, { minItems: 1, maxItems: 256 }),
+    devices: Type.Array(DeviceSpec, { minItems: 1, maxItems: 256, [UNIQUE_BY]: 'name' }),
     /** The account this agent's browserstack devices use: busy devices across all agents stay within its limit. */
     browserstack: Type.Optional(BrowserStackAccount),
   },
@@ -91,8 +98,8 @@ export const BatchEvent = Type.Union([
     {
       type: Type.Literal('install'),
       ok: Type.Boolean(),
-      duration_ms: Type.Optional(Type.Integer({ minimum: 0 })),
-      error: Type.Optional(Type.String({ maxLength: 4000 })),
+      duration_ms: Type.Optional(DurationMs),
+      error: Type.Optional(ErrorText),
     },
     { additionalProperties: false },
   ),
@@ -102,7 +109,7 @@ export const BatchEvent = Type.Union([
    * the failure counts against the device's health.
    */
   Type.Object(
-    { type: Type.Literal('unavailable'), error: Type.String({ minLength: 1, maxLength: 4000 }) },
+    { type: Type.Literal('unavailable'), error: Type.String({ minLength: 1, maxLength: 4000, [FREE_TEXT]: true }) },
     { additionalProperties: false },
   ),
   Type.Object({ type: Type.Literal('start'), job_id: Type.String() }, { additionalProperties: false }),
@@ -112,8 +119,8 @@ export const BatchEvent = Type.Union([
       job_id: Type.String(),
       /** passed/failed: the test's own verdict. errored: the infrastructure failed (spawn, timeout, device). */
       status: Type.Union(FINISH_STATUSES.map((s) => Type.Literal(s))),
-      duration_ms: Type.Optional(Type.Integer({ minimum: 0 })),
-      error: Type.Optional(Type.String({ maxLength: 4000 })),
+      duration_ms: Type.Optional(DurationMs),
+      error: Type.Optional(ErrorText),
       /** errored, and no other device or retry can help (a refused test bundle): the job ends now. */
       final: Type.Optional(Type.Boolean()),
     },

@@ -87,7 +87,17 @@ export const AppBuild = Type.Object({
 export type AppBuild = Static<typeof AppBuild>;
 
 export const AppQuery = Type.Object(
-  { org_id: Type.Optional(OrgId), app_version_id: AppVersionId },
+  {
+    org_id: Type.Optional(
+      Type.String({
+        pattern: OrgId.pattern,
+        errorMessage: OrgId.errorMessage,
+        description:
+          'The org of the app version: taken from an org token; required with an admin token or in open mode (else 400).',
+      }),
+    ),
+    app_version_id: AppVersionId,
+  },
   { additionalProperties: false },
 );
 export type AppQuery = Static<typeof AppQuery>;

@@ -33,4 +33,8 @@ export const LIMITS = {
   listLimitDefault: 50,
   listLimitMax: 500,
   idempotencyKeyMaxLength: 200,
+  /** The longest install or run an agent may report: 7 days, in ms (fits a 32-bit integer). */
+  durationMsMax: 7 * 24 * 3600 * 1000,
+  /** The most output bytes one log chunk may say were dropped before it: 1 TiB. */
+  droppedBytesMax: 2 ** 40,
 } as const;

@@ -2,6 +2,7 @@ export * from './agent.js';
 export * from './artifacts.js';
 export * from './constants.js';
 export * from './duration.js';
+export * from './edge.js';
 export * from './errors.js';
 export * from './logs.js';
 export * from './operability.js';

@@ -10,7 +10,10 @@
  * Each run keeps at most `LOG_LIMITS.runBytes` of text; past that one final
  * `[log truncated: N bytes dropped]` chunk stands for the rest.
  */
+
 import { type Static, Type } from '@sinclair/typebox';
+import { LIMITS } from './constants.js';
+import { FREE_TEXT } from './edge.js';
 import { JobStatusSchema } from './schemas.js';
 
 export const LOG_STREAMS = ['stdout', 'stderr', 'install', 'agent'] as const;
@@ -36,10 +39,15 @@ export const LogChunkIn = Type.Object(
   {
     job_id: Type.String({ minLength: 1, maxLength: 64 }),
     stream: LogStreamSchema,
-    text: Type.String({ maxLength: LOG_LIMITS.chunkChars }),
+    text: Type.String({
+      maxLength: LOG_LIMITS.chunkChars,
+      [FREE_TEXT]: true,
+      description: 'Output as produced: kept whole, with NUL shown as ␀ and lone surrogates as U+FFFD.',
+    }),
     dropped: Type.Optional(
       Type.Integer({
         minimum: 0,
+        maximum: LIMITS.droppedBytesMax,
         description: 'Bytes of output the agent dropped unsent before this chunk (after the server said truncated).',
       }),
     ),
@@ -65,7 +73,11 @@ export type LogsResponse = Static<typeof LogsResponse>;
 export const LogsQuery = Type.Object(
   {
     after: Type.Optional(
-      Type.String({ maxLength: 100, description: 'next_after of the previous answer: only later chunks.' }),
+      Type.String({
+        maxLength: 100,
+        description:
+          'next_after of the previous answer, as the server gave it: only later chunks; any other string is a 400.',
+      }),
     ),
   },
   { additionalProperties: false },

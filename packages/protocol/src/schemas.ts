@@ -163,7 +163,12 @@ export const ListJobsQuery = Type.Object(
     target: Type.Optional(TargetSchema),
     submission_id: Type.Optional(Type.String({ maxLength: 64 })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.listLimitMax })),
-    cursor: Type.Optional(Type.String({ maxLength: 200, description: 'next_cursor of the previous page.' })),
+    cursor: Type.Optional(
+      Type.String({
+        maxLength: 200,
+        description: 'next_cursor of the previous page, as the server gave it; any other string is a 400.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -7,6 +7,7 @@ import { type TypeCheck, TypeCompiler } from '@sinclair/typebox/compiler';
 import { type ValueError, ValueErrorType } from '@sinclair/typebox/errors';
 import { AppRegisterRequest } from './artifacts.js';
 import { LIMITS } from './constants.js';
+import { edgeErrors, preview } from './edge.js';
 import { SubmitRequest } from './schemas.js';
 
 export interface FieldError {
@@ -36,12 +37,6 @@ function fieldName(path: string): string {
     .join('');
 }
 
-function shown(value: unknown): string {
-  const text = JSON.stringify(value);
-  if (text === undefined) return String(value);
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
-}
-
 function literalsOf(schema: TSchema): string[] | undefined {
   const options = (schema as { anyOf?: TSchema[] }).anyOf;
   if (!options?.every((s) => 'const' in s)) return undefined;
@@ -59,7 +54,7 @@ function describe(error: ValueError): FieldError {
   };
   const allowed = literalsOf(schema);
   if (allowed) {
-    return { field, message: `${field} must be one of ${allowed.join(', ')} (got ${shown(error.value)})`, allowed };
+    return { field, message: `${field} must be one of ${allowed.join(', ')} (got ${preview(error.value)})`, allowed };
   }
   switch (error.type) {
     case ValueErrorType.ObjectRequiredProperty:
@@ -75,10 +70,10 @@ function describe(error: ValueError): FieldError {
       if (schema.minimum !== undefined && schema.maximum !== undefined) {
         return {
           field,
-          message: `${field} must be an integer from ${schema.minimum} to ${schema.maximum} (got ${shown(error.value)})`,
+          message: `${field} must be an integer from ${schema.minimum} to ${schema.maximum} (got ${preview(error.value)})`,
         };
       }
-      return { field, message: `${field} must be an integer (got ${shown(error.value)})` };
+      return { field, message: `${field} must be an integer (got ${preview(error.value)})` };
     case ValueErrorType.ArrayMaxItems:
       return {
         field,
@@ -87,29 +82,57 @@ function describe(error: ValueError): FieldError {
     case ValueErrorType.ArrayMinItems:
       return { field, message: `${field} must hold at least ${schema.minItems} entry` };
     case ValueErrorType.String:
-      return { field, message: `${field} must be a string (got ${shown(error.value)})` };
+      return { field, message: `${field} must be a string (got ${preview(error.value)})` };
     case ValueErrorType.Object:
       return { field, message: `${field} must be a JSON object` };
     case ValueErrorType.Array:
       return { field, message: `${field} must be an array` };
     default:
-      if (schema.errorMessage) return { field, message: `${field} ${schema.errorMessage} (got ${shown(error.value)})` };
-      return { field, message: `${field}: ${error.message.toLowerCase()} (got ${shown(error.value)})` };
+      if (schema.errorMessage)
+        return { field, message: `${field} ${schema.errorMessage} (got ${preview(error.value)})` };
+      return { field, message: `${field}: ${error.message.toLowerCase()} (got ${preview(error.value)})` };
   }
 }
 
-/** Every problem of `value` against `schema`, one per field, in a stable order. */
+/**
+ * Every problem of `value` against `schema`, one per field, in a stable order; once the
+ * schema holds, the edge rule for strings and named entries (edge.ts), which also makes
+ * free text storable in place.
+ */
 export function validationErrors(schema: TSchema, value: unknown): FieldError[] {
   const seen = new Set<string>();
   const out: FieldError[] = [];
-  for (const error of checker(schema).Errors(value)) {
+  for (const error of expandTagged(checker(schema).Errors(value))) {
     // Unions report once for the union and once per failed branch: keep the first per field.
     const described = describe(error);
     if (seen.has(described.field)) continue;
     seen.add(described.field);
     out.push(described);
+    // Enough to act on; a hostile body may hold thousands of problems.
+    if (out.length >= MAX_ERRORS) break;
   }
-  return out;
+  return out.length > 0 ? out : edgeErrors(schema, value).slice(0, MAX_ERRORS);
+}
+
+const MAX_ERRORS = 20;
+
+/**
+ * A union of objects tagged by `type` (a report's events) that failed: the errors of the
+ * branch its `type` names, so the message names the field (`events[0].duration_ms`), not
+ * just the event.
+ */
+function* expandTagged(errors: Iterable<ValueError>, depth = 0): Generator<ValueError> {
+  for (const error of errors) {
+    const options = (error.schema as { anyOf?: { properties?: { type?: { const?: unknown } } }[] }).anyOf;
+    const tag = (error.value as { type?: unknown } | null)?.type;
+    const index =
+      error.type === ValueErrorType.Union && depth < 4 && typeof error.value === 'object' && tag !== undefined
+        ? (options ?? []).findIndex((o) => o.properties?.type?.const === tag)
+        : -1;
+    const branch = index >= 0 ? error.errors[index] : undefined;
+    if (branch) yield* expandTagged(branch, depth + 1);
+    else yield error;
+  }
 }
 
 export function isValid<T extends TSchema>(schema: T, value: unknown): boolean {

@@ -12,7 +12,9 @@ import { type ArtifactLimits, LIMITS } from '@qgjob/protocol';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import { type BlobStore, DirBlobStore } from './blobs/store.js';
 import type { Db } from './db/db.js';
+import { AppError } from './errors.js';
 import { installAuth } from './http/auth.js';
+import { clientErrorHandler, frameworkErrors, MAX_PARAM_LENGTH, RouteTable } from './http/edge.js';
 import { installErrorHandler } from './http/error-handler.js';
 import { validatorCompiler } from './http/validation.js';
 import { agentRoutes } from './routes/agents.js';
@@ -79,6 +81,8 @@ export interface App {
 
 export const VERSION = '0.1.0';
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+
 export async function buildApp(options: AppOptions): Promise<App> {
   const http = Fastify({
     logger: options.logger ?? false,
@@ -88,11 +92,33 @@ export async function buildApp(options: AppOptions): Promise<App> {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     ajv: { customOptions: { strict: false } },
+    // Ids are validated by their route's schema (a 400 naming the field), not cut off here.
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    frameworkErrors,
+    clientErrorHandler,
   });
+  const routes = new RouteTable();
+  routes.install(http);
   // JSON only: any other body type is a 415 naming content-type, not a confusing 400.
   http.removeContentTypeParser('text/plain');
+  // JSON bodies must be UTF-8: bytes that are not are refused, not silently turned into U+FFFD.
+  const parseJson = http.getDefaultJsonParser('error', 'error');
+  http.removeContentTypeParser('application/json');
+  http.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    let text: string;
+    try {
+      text = UTF8.decode(body as Buffer);
+    } catch {
+      done(
+        new AppError('invalid_json', 'request body is not valid UTF-8: send JSON encoded as UTF-8', { field: 'body' }),
+        undefined,
+      );
+      return;
+    }
+    parseJson(request, text, done);
+  });
   http.setValidatorCompiler(validatorCompiler);
-  installErrorHandler(http);
+  installErrorHandler(http, routes);
   await http.register(swagger, {
     openapi: {
       info: {

@@ -24,3 +24,16 @@ export interface Db extends Queryable {
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
+
+/**
+ * A database error as it may be logged: its code, message and statement, never the values it
+ * was run with. PGlite attaches the parameters to its errors; PostgreSQL's `detail` and
+ * `where` can quote row values (`Key (secret_hash)=(…) already exists`).
+ */
+export function withoutValues(error: unknown): unknown {
+  if (error === null || typeof error !== 'object') return error;
+  for (const key of ['params', 'parameters', 'detail', 'where', 'internalQuery']) {
+    if (key in error) delete (error as Record<string, unknown>)[key];
+  }
+  return error;
+}

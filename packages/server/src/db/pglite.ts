@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { StoreInUseError } from '../errors.js';
-import type { Db, Queryable, QueryResult } from './db.js';
+import { type Db, type Queryable, type QueryResult, withoutValues } from './db.js';
 
 function toResult<R>(result: { rows: unknown[]; affectedRows?: number }): QueryResult<R> {
   return { rows: result.rows as R[], rowCount: result.affectedRows ?? result.rows.length };
@@ -52,7 +52,11 @@ export async function openPglite(options: { dataDir?: string }): Promise<Db> {
   }
   const wrap = (q: Pick<PGlite, 'query' | 'exec'>): Queryable => ({
     async query<R>(sql: string, params?: readonly unknown[]) {
-      return toResult<R>(await q.query(sql, params as unknown[]));
+      try {
+        return toResult<R>(await q.query(sql, params as unknown[]));
+      } catch (error) {
+        throw withoutValues(error);
+      }
     },
     async exec(sql: string) {
       await q.exec(sql);

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Db, Queryable, QueryResult } from './db.js';
+import { type Db, type Queryable, type QueryResult, withoutValues } from './db.js';
 
 const types = {
   getTypeParser(oid: number, format?: string) {
@@ -29,8 +29,12 @@ export async function openPostgres(options: { url: string; poolSize?: number }):
   // An idle client losing its connection (PostgreSQL restarting) must not crash the process.
   pool.on('error', () => {});
   const run = async <R>(q: pg.Pool | pg.PoolClient, sql: string, params?: readonly unknown[]) => {
-    const result = await q.query(sql, params as unknown[]);
-    return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 } satisfies QueryResult<R>;
+    try {
+      const result = await q.query(sql, params as unknown[]);
+      return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 } satisfies QueryResult<R>;
+    } catch (error) {
+      throw withoutValues(error);
+    }
   };
   const listeners = new Map<string, Set<(payload: string) => void>>();
   let listenClient: pg.Client | undefined;

@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError } from '../errors.js';
 import type { AuthService, Principal } from '../services/auth.js';
 import type { RateLimiter } from '../services/rate-limit.js';
+import { SECURITY_HEADERS } from './edge.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -39,12 +40,13 @@ export function installAuth(app: FastifyInstance, auth: AuthService, limits: Edg
     }
   });
   app.addHook('onSend', async (request, reply) => {
-    reply.header('x-content-type-options', 'nosniff');
-    reply.header('x-frame-options', 'DENY');
-    reply.header('referrer-policy', 'no-referrer');
-    if (!request.url.startsWith('/docs')) {
-      reply.header('cache-control', 'no-store');
-      reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
+    // /docs is a page of its own (swagger-ui sets its policy and may be cached).
+    if (request.url.startsWith('/docs')) {
+      for (const name of ['x-content-type-options', 'x-frame-options', 'referrer-policy'] as const) {
+        reply.header(name, SECURITY_HEADERS[name]);
+      }
+    } else {
+      reply.headers(SECURITY_HEADERS);
     }
   });
 }

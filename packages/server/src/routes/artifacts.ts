@@ -84,7 +84,13 @@ export async function artifactRoutes(
           tags: ['blobs'],
           params: BlobParams,
           querystring: BlobQuery,
-          response: { ...errors },
+          response: {
+            200: {
+              description: 'The bytes, as uploaded (`x-qgjob-sha256` names them).',
+              content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
+            },
+            ...errors,
+          },
         },
       },
       async (request, reply) => {
