@@ -97,7 +97,7 @@ export class RouteTable {
       const pattern = new RegExp(
         `^${route.url
           .split('/')
-          .map((part) => (part.startsWith(':') ? '[^/]+' : part === '*' ? '.*' : escape(part)))
+          .map((part) => (part.startsWith(':') ? '[^/]+' : part === '*' ? '.*' : escapeRegExp(part)))
           .join('/')}/?$`,
       );
       for (const method of methods) this.routes.push({ method, pattern });
@@ -112,4 +112,4 @@ export class RouteTable {
   }
 }
 
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
