@@ -273,7 +273,8 @@ async function checkBlackHole(db: Queryable, statuses: Record<string, number>, w
     },
     {
       name: 'the black-hole device was quarantined and leased few batches',
-      ok: quarantines >= 1 && leased <= bound,
+      // Quarantined once it failed K batches in a row; a short run may end before it gets K.
+      ok: leased <= bound && (leased < QUARANTINE_AFTER || quarantines >= 1),
       detail: `${leased} batches leased (bound ${bound}: ${QUARANTINE_AFTER} then ${probes} probe(s)), quarantined ${quarantines} time(s)`,
     },
   ];
