@@ -28,6 +28,11 @@ const testMs = Number(process.env.DEMO_TEST_MS ?? 400);
 const failPattern = process.env.DEMO_FAIL ?? 'checkout';
 const tty = process.stdout.isTTY;
 
+/** `1 test`, `2 tests`. */
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
 const submissions = [
   { org: 'qualgent', version: 'xyz123', target: 'emulator' },
   { org: 'qualgent', version: 'xyz123', target: 'device' },
@@ -115,7 +120,7 @@ async function main(): Promise<void> {
       ? `bundle ${submitted.bundle.sha256.slice(0, 12)} ${submitted.bundle.uploaded ? 'uploaded' : 'already on the server'}`
       : 'no bundle';
     console.log(
-      `$ qgjob submit --org-id=${s.org} --app-version-id=${s.version} --target=${s.target} --test=… (${tests.length} tests) → ${submitted.submission_id}, ${bundle}`,
+      `$ qgjob submit --org-id=${s.org} --app-version-id=${s.version} --target=${s.target} --test=… (${plural(tests.length, 'test')}) → ${submitted.submission_id}, ${bundle}`,
     );
   }
   console.log('');
@@ -168,7 +173,7 @@ async function main(): Promise<void> {
   }
   for (const [id, b] of [...byBatch].sort((x, y) => x[1].label.localeCompare(y[1].label))) {
     console.log(
-      `  ${b.label.padEnd(38)} → ${b.device.padEnd(14)} ${b.n} tests, ${b.installed ? 'installed' : 'warm, no install'}  (${id})`,
+      `  ${b.label.padEnd(38)} → ${b.device.padEnd(14)} ${plural(b.n, 'test')}, ${b.installed ? 'installed' : 'warm, no install'}  (${id})`,
     );
   }
   const failed = details.find((j) => j.status === 'failed');

@@ -81,8 +81,15 @@ describe('the packed qgjob CLI', () => {
   it('prints help with examples, and the version', async () => {
     const help = await run(qgjob, ['--help'], prefix);
     expect(help.code).toBe(0);
-    expect(help.stdout).toMatch(/^Examples:\n {2}\$ qgjob submit /);
+    // Usage first, then the commands, then the examples.
+    expect(help.stdout).toMatch(/^Usage: qgjob <command> \[flags\]\n/);
+    expect(help.stdout).toMatch(/\nCommands:\n[\s\S]*\nExamples:\n {2}\$ qgjob submit /);
     expect(help.stdout).toContain('GITHUB_STEP_SUMMARY');
+    // The hint for a server that is down assumes no repository checkout.
+    const down = await run(qgjob, ['list', '--server=http://127.0.0.1:1'], prefix);
+    expect(down.code).toBe(3);
+    expect(down.stderr).not.toContain('npm start');
+    expect(down.stderr).toContain("start one with 'job-server' ('npx job-server --open' for local use");
     const version = await run(qgjob, ['--version'], prefix);
     expect(version.code).toBe(0);
     const { version: expected } = JSON.parse(readFileSync(join(CLI_DIR, 'package.json'), 'utf8'));

@@ -5,9 +5,9 @@ export interface TestServer extends RunningServer {
   store: TestDb;
 }
 
-/** A job-server on a free loopback port over a fresh store; close() drops the store too. */
+/** A job-server on a free loopback port over a fresh store; close() drops the store too. With adminToken, tokens are required. */
 export async function startTestServer(
-  options: { adapter?: Adapter; scheduler?: SchedulerOptions; sweepMs?: number } = {},
+  options: { adapter?: Adapter; scheduler?: SchedulerOptions; sweepMs?: number; adminToken?: string } = {},
 ): Promise<TestServer> {
   const store = await (options.adapter ?? pgliteAdapter).open();
   const server = await startServer({
@@ -16,6 +16,7 @@ export async function startTestServer(
     host: '127.0.0.1',
     scheduler: options.scheduler,
     sweepMs: options.sweepMs,
+    ...(options.adminToken ? { auth: { mode: 'tokens' as const, adminToken: options.adminToken } } : {}),
   });
   return {
     ...server,

@@ -8,6 +8,10 @@
  * regular file under DIR except dependencies, VCS data and secrets. Either way a generated
  * `.qgjob-bundle.json` at its root tells the agent where the current directory was inside it
  * (`workdir`), since test paths are relative to that directory.
+ *
+ * In both cases the tests' relative imports are followed, and each that names no file, or a file
+ * outside the root, becomes a warning: the bundle goes without it, and the test would fail on
+ * the device.
  */
 import { mkdtemp, readdir, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,7 +20,7 @@ import { BundleError, packBundle } from '@qgjob/bundle';
 import { formatSize } from '@qgjob/protocol';
 import { BUNDLE_MAX_BYTES } from './constants.js';
 import { UsageError } from './errors.js';
-import { localImports } from './imports.js';
+import { type ImportProblem, scanImports } from './imports.js';
 
 export { BUNDLE_MAX_BYTES };
 export const BUNDLE_MANIFEST = '.qgjob-bundle.json';
@@ -46,15 +50,37 @@ export interface BundleManifest {
   workdir: string;
 }
 
+/** Something the bundle will lack that a test needs: packing goes on, the submitter is told. */
+export interface BundleWarning {
+  code: 'import_missing' | 'import_outside_root';
+  /** The importing file, relative to the bundle root, POSIX. */
+  file: string;
+  /** The import as written. */
+  import: string;
+  /** The whole sentence, as printed after `warning: `. */
+  message: string;
+}
+
 export type BundlePlan =
   | { kind: 'skip'; note: string }
-  | { kind: 'pack'; root: string; manifest: BundleManifest; entries: BundleEntry[]; bytes: number };
+  | {
+      kind: 'pack';
+      root: string;
+      manifest: BundleManifest;
+      entries: BundleEntry[];
+      bytes: number;
+      warnings: BundleWarning[];
+    };
 
 export interface PackedBundle {
   data: Buffer;
   sha256: string;
+  /** Files packed, the manifest included. */
   files: number;
+  /** Bytes of file content, the manifest included. */
   bytes: number;
+  /** What was packed, sorted by path, the manifest included. */
+  listing: { path: string; bytes: number }[];
 }
 
 export interface PlanOptions {
@@ -109,6 +135,31 @@ function tooLarge(bytes: number, limit: number, root: string | undefined): Usage
   });
 }
 
+/** A warning for each import the bundle cannot honour; `rootFlag` is --bundle-root as typed. */
+function importWarnings(
+  problems: readonly ImportProblem[],
+  root: string,
+  rootFlag: string | undefined,
+): BundleWarning[] {
+  return problems.map(({ kind, file, specifier }) => {
+    if (kind === 'missing') {
+      return {
+        code: 'import_missing',
+        file,
+        import: specifier,
+        message: `${file} imports ${specifier}, which does not exist: the test will fail on the device`,
+      };
+    }
+    const fix = rootFlag === undefined ? 'use --bundle-root=DIR to include it' : 'widen --bundle-root to include it';
+    return {
+      code: 'import_outside_root',
+      file,
+      import: specifier,
+      message: `${file} imports ${specifier}, outside the bundle root ${root}: it is not packed (${fix})`,
+    };
+  });
+}
+
 /** The tests plus the project files found in `cwd`; no bundle when no test is a local file. */
 async function planDefault(tests: readonly string[], cwd: string, maxBytes: number): Promise<BundlePlan> {
   const sizes = await Promise.all(tests.map((test) => fileSize(join(cwd, test))));
@@ -132,12 +183,14 @@ async function planDefault(tests: readonly string[], cwd: string, maxBytes: numb
     entries.set(test, { path: test, source: resolve(cwd, test), size: sizes[i] as number });
   });
   // The helpers, page objects and fixtures the tests import, and theirs in turn.
-  for (const path of [...PROJECT_FILES, ...(await localImports(cwd, tests.map(toPosix)))]) {
+  const scan = await scanImports(cwd, tests.map(toPosix));
+  for (const path of [...PROJECT_FILES, ...scan.files]) {
     if (entries.has(path)) continue;
     const size = await fileSize(join(cwd, path));
     if (size !== undefined) entries.set(path, { path, source: join(cwd, path), size });
   }
-  return finish(cwd, { version: 1, workdir: '.' }, [...entries.values()], maxBytes, undefined);
+  const warnings = importWarnings(scan.problems, resolve(cwd), undefined);
+  return finish(cwd, { version: 1, workdir: '.' }, [...entries.values()], maxBytes, undefined, warnings);
 }
 
 /** Every regular file under `dir` except skipped directories, secrets and our manifest. */
@@ -198,7 +251,18 @@ async function planRoot(tests: readonly string[], cwd: string, dir: string, maxB
       entries.push(entry);
     }
   }
-  return finish(root, { version: 1, workdir: toPosix(workdir) || '.' }, entries, maxBytes, dir);
+  // The walk packed every file under the root; what the tests import from elsewhere, or
+  // what does not exist, is still missing on the device.
+  const scan = await scanImports(
+    root,
+    extra.map((entry) => entry.path),
+  );
+  const warnings = importWarnings(scan.problems, root, dir);
+  return finish(root, { version: 1, workdir: toPosix(workdir) || '.' }, entries, maxBytes, dir, warnings);
+}
+
+function byPath(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function finish(
@@ -207,11 +271,12 @@ function finish(
   entries: BundleEntry[],
   maxBytes: number,
   rootFlag: string | undefined,
+  warnings: BundleWarning[],
 ): BundlePlan {
   const bytes = entries.reduce((sum, entry) => sum + entry.size, 0);
   if (bytes > maxBytes) throw tooLarge(bytes, maxBytes, rootFlag);
-  entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return { kind: 'pack', root, manifest, entries, bytes };
+  entries.sort((a, b) => byPath(a.path, b.path));
+  return { kind: 'pack', root, manifest, entries, bytes, warnings };
 }
 
 /**
@@ -237,7 +302,11 @@ export async function packPlan(
     await writeFile(manifest, text);
     const entries = plan.entries.map(({ path, source }) => ({ path, source }));
     entries.push({ path: BUNDLE_MANIFEST, source: manifest });
-    return await packBundle(entries, { maxBytes: maxBytes + Buffer.byteLength(text) });
+    const packed = await packBundle(entries, { maxBytes: maxBytes + Buffer.byteLength(text) });
+    const listing = plan.entries.map(({ path, size }) => ({ path, bytes: size }));
+    listing.push({ path: BUNDLE_MANIFEST, bytes: Buffer.byteLength(text) });
+    listing.sort((a, b) => byPath(a.path, b.path));
+    return { ...packed, listing };
   } catch (error) {
     if (error instanceof BundleError && error.code === 'too_large') {
       throw tooLarge(plan.bytes, maxBytes, options.rootFlag);

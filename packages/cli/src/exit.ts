@@ -14,7 +14,12 @@ export interface Outcome {
   message: string;
 }
 
-const START_SERVER = "start one with 'npm start' (or 'job-server'), or set --server / QGJOB_SERVER";
+const START_SERVER =
+  "start one with 'job-server' ('npx job-server --open' for local use, no token needed), or set --server / QGJOB_SERVER";
+
+/** Where a token comes from, for a server that asked for one. */
+export const GET_A_TOKEN =
+  "ask its operator for one, or as an admin create one with 'qgjob token create --kind=org --org-id=ORG --name=NAME' (the server's first start prints where its admin token is); pass it with --token or QGJOB_TOKEN";
 
 function withHint(message: string, hint: string | undefined): string {
   return hint ? `${message} — ${hint}` : message;
@@ -24,8 +29,8 @@ function fromCommander(error: CommanderError): Outcome {
   if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') {
     return { code: EXIT.ok, message: '' };
   }
-  // `qgjob` alone: commander already printed the help on stderr.
-  if (error.code === 'commander.help') return { code: EXIT.usage, message: '' };
+  // `qgjob` alone: commander already printed the help on stderr (exit 2); asked for, on stdout (exit 0).
+  if (error.code === 'commander.help') return { code: error.exitCode === 0 ? EXIT.ok : EXIT.usage, message: '' };
   const text = error.message
     .replace(/^error: /, '')
     .split('\n')
@@ -37,6 +42,24 @@ function fromCommander(error: CommanderError): Outcome {
       ? "quote globs so the shell leaves them to qgjob: --test='tests/**/*.spec.js'"
       : "see 'qgjob --help' or 'qgjob <command> --help'";
   return { code: EXIT.usage, message: withHint(text, hint) };
+}
+
+/**
+ * What a 403 says to do: the kind of token the server asked for (`it needs admin
+ * credentials`), or a token of the org named (`org_id x is not the org of this token`).
+ */
+function forbiddenHint(error: ApiError): string {
+  const kinds = /it needs (.+) credentials/.exec(error.message)?.[1];
+  if (kinds) {
+    const article = /^[aeiou]/.test(kinds) ? 'an' : 'a';
+    const which = kinds.includes('admin') && !kinds.includes(' or ') ? 'an admin token' : `${article} ${kinds} token`;
+    return `this needs ${which}: set --token or QGJOB_TOKEN to one (an admin creates tokens with 'qgjob token create')`;
+  }
+  const org = /(\S+) is not the org of this token/.exec(error.message)?.[1];
+  if (org) {
+    return `use a token of org ${org}: an admin creates one with 'qgjob token create --kind=org --org-id=${org} --name=NAME'`;
+  }
+  return "use a token with access to this org (an org token reaches only its own org's jobs; an admin token every org's)";
 }
 
 function notAllowed(error: ApiError): string {
@@ -51,19 +74,14 @@ export function forbidden(error: ApiError, hint: string): AuthError {
 function fromApi(error: ApiError): Outcome {
   const what = `${error.status} ${error.code}: ${error.message}`;
   if (error.status === 401) {
-    return {
-      code: EXIT.auth,
-      message: withHint(
-        `the qgjob server at ${error.url} did not accept the credentials (${what})`,
-        'set --token or QGJOB_TOKEN',
-      ),
-    };
+    // No token sent: the server asks for one. One sent: it is wrong, revoked or expired.
+    const message = /^missing token/.test(error.message)
+      ? `this server requires a token (the qgjob server at ${error.url} answered 401 ${error.code})`
+      : `the qgjob server at ${error.url} did not accept the token (${what})`;
+    return { code: EXIT.auth, message: withHint(message, GET_A_TOKEN) };
   }
   if (error.status === 403) {
-    return {
-      code: EXIT.auth,
-      message: withHint(notAllowed(error), 'use a token with access to this org'),
-    };
+    return { code: EXIT.auth, message: withHint(notAllowed(error), forbiddenHint(error)) };
   }
   if (error.status >= 500 || error.status === 429) {
     const hint = error.retryAfterSeconds

@@ -12,7 +12,7 @@ import { formatDuration } from './duration.js';
 import { WaitTimeoutError } from './errors.js';
 import { groupedProgress, reportToGitHub } from './github.js';
 import { type JunitJob, type JunitSuite, writeJunit } from './junit.js';
-import { paintStatus, table } from './output.js';
+import { paintStatus, plural, table } from './output.js';
 import { lineProgress, liveProgress, type Progress } from './progress.js';
 import { exitCodeFor, summaryLine, type Tally, tally } from './results.js';
 import { getJobs, type Poll } from './sources.js';
@@ -57,7 +57,8 @@ export function printResults(ctx: Context, result: WaitResult): void {
       .join('; ');
     return [paintStatus(ctx.out, job.status), job.id, job.test_path, notes];
   });
-  if (rows.length > 0) process.stdout.write(`${table(['STATUS', 'JOB', 'TEST', 'NOTES'], rows, ctx.out)}\n`);
+  if (rows.length > 0)
+    process.stdout.write(`${table(['STATUS', 'JOB', 'TEST', 'NOTES'], rows, ctx.out, { flexible: [2, 3] })}\n`);
   process.stdout.write(`${summaryLine(tally(result.jobs), result.elapsedMs, ctx.out)}\n`);
 }
 
@@ -103,7 +104,8 @@ export async function afterWait(ctx: Context, result: WaitResult, options: After
 export function conclude(result: WaitResult, timeoutMs: number | undefined, followCommand: string): number {
   const t = tally(result.jobs);
   if (result.timedOut) {
-    const unfinished = result.jobs.length === 0 ? 'the jobs' : `${t.unfinished} of ${result.jobs.length} jobs`;
+    const unfinished =
+      result.jobs.length === 0 ? 'the jobs' : `${t.unfinished} of ${plural(result.jobs.length, 'job')}`;
     throw new WaitTimeoutError(
       `--timeout of ${formatDuration(timeoutMs ?? result.elapsedMs)} elapsed with ${unfinished} unfinished`,
       { hint: `they keep running on the server; follow them with '${followCommand}'` },

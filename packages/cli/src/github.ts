@@ -16,6 +16,7 @@ import { appendFile } from 'node:fs/promises';
 import type { JobStatus } from '@qgjob/protocol';
 import { formatDuration } from './duration.js';
 import { errorLocation, type JunitJob, lastError } from './junit.js';
+import { plural } from './output.js';
 import type { Progress } from './progress.js';
 import { type Tally, tally } from './results.js';
 
@@ -82,7 +83,8 @@ export function annotationLines(jobs: readonly JunitJob[], max = MAX_ANNOTATIONS
     const props = `${place},title=${escapeProperty(`qgjob ${job.status}`)}`;
     return `::error ${props}::${escapeData(message)}`;
   });
-  if (bad.length > max) lines.push(`::error::${bad.length - max} more failed tests: see the job summary`);
+  if (bad.length > max)
+    lines.push(`::error::${plural(bad.length - max, 'more failed test', 'more failed tests')}: see the job summary`);
   return lines;
 }
 
@@ -184,7 +186,7 @@ function headline(t: Tally, total: number): string {
   const parts = (['passed', 'failed', 'errored', 'cancelled', 'unfinished'] as const)
     .filter((k) => t[k] > 0)
     .map((k) => `${t[k]} ${k}`);
-  return parts.length > 0 ? parts.join(', ') : `${total} jobs`;
+  return parts.length > 0 ? parts.join(', ') : plural(total, 'job');
 }
 
 /** Rows past this many are left out: a step summary is limited to 1 MiB. */

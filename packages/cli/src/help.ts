@@ -15,17 +15,19 @@ export const EXIT_CODES = `Exit codes:
   5    --timeout elapsed before the jobs finished
   130  interrupted`;
 
-export const GLOBAL_OPTIONS = `Options of every command:
+export const GLOBAL_OPTIONS = `Options of every command, before or after its name:
   --server=URL     job-server URL; a comma-separated list fails over (default ${DEFAULT_SERVER})
   --token=TOKEN    API token
   --json           print exactly one JSON document on stdout
   --no-color       no colour
-  -h, --help       help for the command, with examples`;
+  -h, --help       help for the command, with examples (or: qgjob help COMMAND)
+  -V, --version    print the version`;
 
 export const ENVIRONMENT = `Environment:
   QGJOB_SERVER            server URL(s), like --server
   QGJOB_TOKEN             API token, like --token
   NO_COLOR                no colour when set
+  COLUMNS                 terminal width for tables, when the terminal does not tell
   QGJOB_POLL_INTERVAL_MS  how often wait and logs --follow poll, in ms (default 1000)
   QGJOB_DEBUG=1           print stack traces with errors
   GITHUB_ACTIONS=true     set by GitHub Actions: see "In GitHub Actions" below`;

@@ -22,6 +22,9 @@ const COMMANDS: Record<CommandName, () => Promise<CommandModule>> = {
   drain: () => import('./commands/drain.js') as Promise<CommandModule>,
   enable: () => import('./commands/drain.js') as Promise<CommandModule>,
   'app upload': () => import('./commands/app.js') as Promise<CommandModule>,
+  'token create': () => import('./commands/token.js') as Promise<CommandModule>,
+  'token list': () => import('./commands/token.js') as Promise<CommandModule>,
+  'token revoke': () => import('./commands/token.js') as Promise<CommandModule>,
 };
 
 const controller = new AbortController();

@@ -63,18 +63,92 @@ export function paintStatus(style: Style, status: string): string {
   }
 }
 
-/** Columns padded to the widest cell; the last column is never padded. Cells may hold ANSI codes. */
-export function table(header: readonly string[], rows: readonly (readonly string[])[], style: Style): string {
+export interface TableOptions {
+  /**
+   * The width to fit, in columns; undefined: no limit. Default: the terminal's width when
+   * stdout is a terminal (`terminalColumns()`), else no limit, so piped output is whole.
+   */
+  width?: number | undefined;
+  /**
+   * Columns that may be cut to fit, by index: the widest of them is cut first. Default: the
+   * widest column. Ids are best left out, so that what is shown can be copied.
+   */
+  flexible?: readonly number[];
+}
+
+/** The width of the terminal stdout writes to, or undefined when it is not a terminal. `COLUMNS` stands in when the terminal does not say. */
+export function terminalColumns(
+  stream: { isTTY?: boolean; columns?: number } = process.stdout,
+  env: NodeJS.ProcessEnv = process.env,
+): number | undefined {
+  if (stream.isTTY !== true) return undefined;
+  if (stream.columns !== undefined && stream.columns > 0) return stream.columns;
+  const columns = Number(env.COLUMNS);
+  return Number.isSafeInteger(columns) && columns > 0 ? columns : undefined;
+}
+
+/** A column is never cut below this many characters (or its header, or its widest cell if narrower). */
+const MIN_COLUMN = 10;
+
+/** `text` cut to `width` characters, ending in `…`; a cut cell loses its colour. */
+export function truncate(text: string, width: number): string {
+  const plain = stripAnsi(text);
+  if (plain.length <= width) return text;
+  return width <= 1 ? '…'.slice(0, width) : `${plain.slice(0, width - 1)}…`;
+}
+
+/** How wide each column may be so that the lines fit `width`: the widest flexible column gives way first. */
+function fitWidths(widths: number[], header: readonly string[], width: number, flexible: readonly number[]): number[] {
+  const out = [...widths];
+  const gaps = 2 * Math.max(0, out.length - 1);
+  const floor = (i: number) => Math.min(widths[i] ?? 0, Math.max(MIN_COLUMN, header[i]?.length ?? 0));
+  let over = out.reduce((sum, w) => sum + w, 0) + gaps - width;
+  while (over > 0) {
+    let widest = -1;
+    for (const i of flexible) {
+      if ((out[i] ?? 0) > floor(i) && (widest < 0 || (out[i] ?? 0) > (out[widest] ?? 0))) widest = i;
+    }
+    if (widest < 0) break;
+    out[widest] = (out[widest] ?? 0) - 1;
+    over--;
+  }
+  return out;
+}
+
+/**
+ * Columns padded to the widest cell; the last column is never padded. Cells may hold ANSI
+ * codes. On a terminal the lines are fitted to its width (see TableOptions).
+ */
+export function table(
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+  style: Style,
+  options: TableOptions = {},
+): string {
+  const width = 'width' in options ? options.width : terminalColumns();
   const all = [header.map((h) => style.bold(h)), ...rows];
-  const widths = header.map((_, i) => Math.max(...all.map((row) => stripAnsi(row[i] ?? '').length)));
+  let widths = header.map((_, i) => Math.max(...all.map((row) => stripAnsi(row[i] ?? '').length)));
+  if (width !== undefined) {
+    const widest = widths.indexOf(Math.max(...widths));
+    widths = fitWidths(widths, header, width, options.flexible ?? [widest]);
+  }
   return all
     .map((row) =>
       row
-        .map((cell, i) => (i === row.length - 1 ? cell : cell + ' '.repeat((widths[i] ?? 0) - stripAnsi(cell).length)))
+        .map((cell, i) => {
+          const w = widths[i] ?? 0;
+          const fitted = width === undefined ? cell : truncate(cell, w);
+          return i === row.length - 1 ? fitted : fitted + ' '.repeat(Math.max(0, w - stripAnsi(fitted).length));
+        })
         .join('  ')
         .trimEnd(),
     )
     .join('\n');
+}
+
+/** `1 job`, `2 jobs`; `plural(1, 'batch', 'batches')`. */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
 }
 
 /** ISO timestamp as `2024-05-01 12:00:03Z`, or `-`. */

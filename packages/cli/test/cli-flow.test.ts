@@ -97,7 +97,7 @@ describe('qgjob against a server', () => {
     expect(r.code).toBe(5);
     expect(r.stdout).toContain('1 unfinished');
     expect(r.stderr.trimEnd().split('\n').at(-1)).toBe(
-      `error: --timeout of 300ms elapsed with 1 of 1 jobs unfinished — they keep running on the server; follow them with 'qgjob wait --submission-id=${id}'`,
+      `error: --timeout of 300ms elapsed with 1 of 1 job unfinished — they keep running on the server; follow them with 'qgjob wait --submission-id=${id}'`,
     );
   });
 
@@ -128,17 +128,40 @@ describe('qgjob against a server', () => {
     expect(r.stderr).toMatch(/^error: no job with id job_nope/);
   });
 
-  it('cancel cancels a queued job and refuses a finished one with exit 2', async () => {
-    const submitted = await runCli([...SUBMIT, '--app-version-id=v6', '--test=tests/c.spec.js', '--json'], {
-      env: env(),
-    });
-    const jobId = JSON.parse(submitted.stdout).jobs[0].id as string;
-    const r = await runCli(['cancel', `--job-id=${jobId}`], { env: env() });
+  it('cancel cancels a queued or a running job and refuses a finished one with exit 2', async () => {
+    const submitted = await runCli(
+      [
+        ...SUBMIT,
+        '--app-version-id=v6',
+        '--test=tests/c.spec.js',
+        '--test=tests/d.spec.js',
+        '--test=tests/e.spec.js',
+        '--json',
+      ],
+      { env: env() },
+    );
+    const [queued, running, finished] = (JSON.parse(submitted.stdout).jobs as { id: string }[]).map((j) => j.id);
+    const r = await runCli(['cancel', `--job-id=${queued}`], { env: env() });
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe(`${jobId} cancelled\n`);
-    const again = await runCli(['cancel', `--job-id=${jobId}`], { env: env() });
-    expect(again.code).toBe(2);
-    expect(again.stderr).toBe(`error: job ${jobId} is cancelled; only queued jobs can be cancelled\n`);
+    expect(r.stdout).toBe(`${queued} cancelled\n`);
+    // Cancelling a cancelled job again is fine.
+    const again = await runCli(['cancel', `--job-id=${queued}`], { env: env() });
+    expect(again.code).toBe(0);
+    expect(again.stdout).toBe(`${queued} cancelled\n`);
+
+    // Each read moves a job of the stand-in one step: queued → running (→ passed).
+    await runCli(['status', `--job-id=${running}`], { env: env() });
+    const stopped = await runCli(['cancel', `--job-id=${running}`], { env: env() });
+    expect(stopped.code).toBe(0);
+    expect(stopped.stdout).toBe(`${running} cancelled\n`);
+
+    await runCli(['status', `--job-id=${finished}`], { env: env() });
+    await runCli(['status', `--job-id=${finished}`], { env: env() });
+    const refused = await runCli(['cancel', `--job-id=${finished}`], { env: env() });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toBe(
+      `error: job ${finished} already passed: only an unfinished job can be cancelled — a finished job keeps its outcome: see 'qgjob status --job-id=${finished}'\n`,
+    );
   });
 
   it('list prints a table, and a hint on stderr when there is another page', async () => {

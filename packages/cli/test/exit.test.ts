@@ -18,7 +18,7 @@ describe('outcomeOf', () => {
     const outcome = outcomeOf(new UnreachableError(['http://localhost:8080']));
     expect(outcome.code).toBe(3);
     expect(outcome.message).toBe(
-      "cannot reach the qgjob server at http://localhost:8080 — start one with 'npm start' (or 'job-server'), or set --server / QGJOB_SERVER",
+      "cannot reach the qgjob server at http://localhost:8080 — start one with 'job-server' ('npx job-server --open' for local use, no token needed), or set --server / QGJOB_SERVER",
     );
   });
 
@@ -51,8 +51,16 @@ describe('outcomeOf', () => {
   });
 
   it('a conflict passes the server message on', () => {
-    const error = new ApiError(409, 'conflict', 'job job_1 is running; only queued jobs can be cancelled', URL);
-    expect(outcomeOf(error)).toEqual({ code: 2, message: 'job job_1 is running; only queued jobs can be cancelled' });
+    const error = new ApiError(
+      409,
+      'conflict',
+      'job job_1 already passed: only an unfinished job can be cancelled',
+      URL,
+    );
+    expect(outcomeOf(error)).toEqual({
+      code: 2,
+      message: 'job job_1 already passed: only an unfinished job can be cancelled',
+    });
   });
 
   it('timeouts exit 5 and interruptions 130', () => {
@@ -76,6 +84,36 @@ describe('outcomeOf', () => {
     });
     expect(outcomeOf(new CommanderError(0, 'commander.version', '0.1.0'))).toEqual({ code: 0, message: '' });
     expect(outcomeOf(new CommanderError(1, 'commander.help', '(outputHelp)')).code).toBe(2);
+    // Help asked for (`qgjob help`) rather than shown for want of a command.
+    expect(outcomeOf(new CommanderError(0, 'commander.help', '(outputHelp)'))).toEqual({ code: 0, message: '' });
+  });
+
+  it('a 401 says where a token comes from', () => {
+    const missing = outcomeOf(
+      new ApiError(401, 'unauthorized', 'missing token: send Authorization: Bearer <token>', URL),
+    );
+    expect(missing.code).toBe(4);
+    expect(missing.message).toBe(
+      `this server requires a token (the qgjob server at ${URL} answered 401 unauthorized) — ask its operator for one, or as an admin create one with 'qgjob token create --kind=org --org-id=ORG --name=NAME' (the server's first start prints where its admin token is); pass it with --token or QGJOB_TOKEN`,
+    );
+    const revoked = outcomeOf(new ApiError(401, 'unauthorized', 'token revoked: ask an admin for a new one', URL));
+    expect(revoked.message).toMatch(
+      /^the qgjob server at \S+ did not accept the token \(401 unauthorized: token revoked: ask an admin for a new one\) — ask its operator /,
+    );
+  });
+
+  it('a 403 says which kind of token the action needs', () => {
+    const forbidden = (message: string) => outcomeOf(new ApiError(403, 'forbidden', message, URL, undefined));
+    expect(forbidden('an org token cannot do this: it needs admin credentials').message).toMatch(
+      / — this needs an admin token: set --token or QGJOB_TOKEN to one \(an admin creates tokens with 'qgjob token create'\)$/,
+    );
+    expect(forbidden('an agent token cannot do this: it needs admin or org credentials').message).toContain(
+      '— this needs an admin or org token: ',
+    );
+    expect(forbidden('org_id acme is not the org of this token (qualgent)').message).toMatch(
+      / — use a token of org acme: an admin creates one with 'qgjob token create --kind=org --org-id=acme --name=NAME'$/,
+    );
+    expect(forbidden('nope').code).toBe(4);
   });
 
   it('anything else is unexpected: exit 1, pointing at QGJOB_DEBUG', () => {

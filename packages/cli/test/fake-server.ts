@@ -268,10 +268,22 @@ export async function startFakeServer(options: { token?: string } = {}): Promise
     if (cancelId !== undefined) {
       const job = jobs.get(cancelId);
       if (!job) return notFound();
-      if (job.status !== 'queued') {
+      // As the job-server does: an unfinished job (queued, assigned or running) ends cancelled,
+      // a cancelled one stays so, a finished one is a conflict.
+      if (job.status === 'cancelled') return send(res, 200, job);
+      if (isTerminal(job.status)) {
         return send(res, 409, {
-          error: { code: 'conflict', message: `job ${job.id} is ${job.status}; only queued jobs can be cancelled` },
+          error: {
+            code: 'conflict',
+            message: `job ${job.id} already ${job.status}: only an unfinished job can be cancelled`,
+          },
         });
+      }
+      for (const run of job.runs) {
+        if (run.status === 'running') {
+          run.status = 'cancelled';
+          run.finished_at = now;
+        }
       }
       job.status = 'cancelled';
       job.finished_at = now;

@@ -77,7 +77,10 @@ export function agentsTable(list: AgentList, style: Style, now = Date.now()): st
       device.warm.map((w) => `${w.org_id}/${w.app_version_id}`).join(', ') || '-',
     ]);
   });
-  return table(['AGENT', 'DEVICE', 'TARGET', 'STATE', 'GROUP', 'LAST SEEN', 'WARM'], rows, style);
+  return table(['AGENT', 'DEVICE', 'TARGET', 'STATE', 'GROUP', 'LAST SEEN', 'WARM'], rows, style, {
+    // WARM and GROUP give way on a narrow terminal; names stay whole, as drain takes them.
+    flexible: [6, 4],
+  });
 }
 
 /** GET /v1/agents; an older server without it is named as such (exit 3). */
@@ -99,7 +102,10 @@ export async function run(options: AgentsOptions, signal: AbortSignal): Promise<
   const ctx = createContext(options, signal);
   const list = await listAgents(ctx);
   if (ctx.json) printJson(list);
-  else if (list.agents.length === 0) process.stderr.write('no agents registered\n');
-  else process.stdout.write(`${agentsTable(list, ctx.out)}\n`);
+  else if (list.agents.length === 0) {
+    process.stderr.write(
+      `no agents registered — start one on a host with devices: qgjob-agent --server=${ctx.servers.join(',')} --device=emulator:emulator-5554 (see qgjob-agent --help)\n`,
+    );
+  } else process.stdout.write(`${agentsTable(list, ctx.out)}\n`);
   return 0;
 }

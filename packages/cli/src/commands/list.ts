@@ -52,7 +52,8 @@ export async function run(options: ListOptions, signal: AbortSignal): Promise<nu
       job.test_path,
     ]);
     const header = ['JOB', 'STATUS', 'ORG', 'APP VERSION', 'TARGET', 'PRIORITY', 'ATTEMPTS', 'CREATED', 'TEST'];
-    process.stdout.write(`${table(header, rows, ctx.out)}\n`);
+    // On a narrow terminal TEST, APP VERSION and ORG give way; the job id stays whole.
+    process.stdout.write(`${table(header, rows, ctx.out, { flexible: [8, 3, 2] })}\n`);
   }
   if (page.next_cursor) {
     process.stderr.write(`more jobs: repeat with --cursor=${page.next_cursor} for the next page\n`);

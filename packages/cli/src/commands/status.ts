@@ -23,7 +23,9 @@ function runsTable(ctx: Context, job: Job): string {
     run.duration_ms === null ? '-' : formatDuration(run.duration_ms),
     run.error ?? '',
   ]);
-  return table(['N', 'STATUS', 'AGENT', 'DEVICE', 'BATCH', 'APP_INSTALLED', 'DURATION', 'ERROR'], rows, ctx.out);
+  return table(['N', 'STATUS', 'AGENT', 'DEVICE', 'BATCH', 'APP_INSTALLED', 'DURATION', 'ERROR'], rows, ctx.out, {
+    flexible: [7, 3, 2],
+  });
 }
 
 /** The files the runs left, and how to fetch them; empty when there are none. */
@@ -32,7 +34,7 @@ function artifactsTable(ctx: Context, job: Job): string {
   const rows = job.runs.flatMap((run) => (run.artifacts ?? []).map((a) => [String(run.n), a.name, formatSize(a.size)]));
   if (rows.length === 0) return '';
   const fetch = `qgjob artifacts --job-id=${job.id}`;
-  return `\nartifacts ${ctx.out.dim(`(download with: ${fetch})`)}\n${table(['RUN', 'NAME', 'SIZE'], rows, ctx.out)}\n`;
+  return `\nartifacts ${ctx.out.dim(`(download with: ${fetch})`)}\n${table(['RUN', 'NAME', 'SIZE'], rows, ctx.out, { flexible: [1] })}\n`;
 }
 
 function printJob(ctx: Context, job: Job): void {
@@ -69,7 +71,9 @@ function printSubmission(ctx: Context, submission: Submission): void {
     String(job.attempts),
     job.test_path,
   ]);
-  process.stdout.write(`${table(['JOB', 'STATUS', 'TARGET', 'PRIORITY', 'ATTEMPTS', 'TEST'], rows, ctx.out)}\n`);
+  process.stdout.write(
+    `${table(['JOB', 'STATUS', 'TARGET', 'PRIORITY', 'ATTEMPTS', 'TEST'], rows, ctx.out, { flexible: [5] })}\n`,
+  );
 }
 
 export async function run(options: StatusOptions, signal: AbortSignal): Promise<number> {

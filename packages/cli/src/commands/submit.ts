@@ -1,11 +1,13 @@
 /**
  * `qgjob submit`: validate locally, expand globs, bundle and upload the test sources (once
- * per content), submit once (idempotently), optionally wait.
+ * per content), submit once (idempotently), optionally wait. With --dry-run: validate,
+ * expand and bundle the same way, then list what would be uploaded and submitted, and stop
+ * there, without a server.
  */
 import { randomUUID } from 'node:crypto';
 import { ApiError } from '@qgjob/client';
 import { formatSize, LIMITS, type SubmitRequest, type SubmitResponse, submitErrors } from '@qgjob/protocol';
-import { type BundlePlan, type PackedBundle, packPlan, planBundle } from '../bundle.js';
+import { type BundlePlan, type BundleWarning, type PackedBundle, packPlan, planBundle } from '../bundle.js';
 import { type Context, createContext, type GlobalOptions } from '../context.js';
 import { durationFlag } from '../duration.js';
 import { UnsupportedError, UsageError } from '../errors.js';
@@ -13,7 +15,7 @@ import { throwFieldErrors } from '../fields.js';
 import { parseIntegerFlag, parsePriority } from '../flags.js';
 import { afterWait, conclude, follow, printResults, resultsDocument } from '../follow.js';
 import { expandTests } from '../glob.js';
-import { printJson, table } from '../output.js';
+import { colourWanted, makeStyle, printJson, type Style, table } from '../output.js';
 import { pollSubmission } from '../sources.js';
 
 export interface SubmitOptions extends GlobalOptions {
@@ -29,6 +31,8 @@ export interface SubmitOptions extends GlobalOptions {
   /** false with --no-bundle. */
   bundle?: boolean;
   bundleRoot?: string;
+  /** --dry-run: bundle and list, upload and submit nothing. */
+  dryRun?: boolean;
 }
 
 /** The bundle as the --json document reports it. */
@@ -37,9 +41,38 @@ export interface BundleReport {
   files: number;
   bytes: number;
   uploaded: boolean;
+  /**
+   * Imports the bundle could not take (see bundle.ts); absent when there are none, so the
+   * document of a clean bundle stays as it was.
+   */
+  warnings?: BundleWarning[];
 }
 
-/** The request body, checked with the same rules the server applies. */
+/** The bundle as the --dry-run --json document reports it. */
+export interface DryRunBundleReport {
+  sha256: string;
+  files: { path: string; bytes: number }[];
+  bytes: number;
+  compressed_bytes: number;
+  warnings: BundleWarning[];
+}
+
+/** A job the submission would create, with the server's defaults filled in. */
+export interface DryRunJob {
+  /** null when the dry run was given no --org-id. */
+  org_id: string | null;
+  /** null when the dry run was given no --app-version-id. */
+  app_version_id: string | null;
+  test_path: string;
+  target: string;
+  priority: number;
+  max_retries: number;
+}
+
+/**
+ * The request body, checked with the same rules the server applies. A dry run may leave out
+ * --org-id and --app-version-id (program.ts lets it): everything given is checked all the same.
+ */
 export async function buildRequest(options: SubmitOptions, cwd = process.cwd()): Promise<SubmitRequest> {
   const body: Record<string, unknown> = {
     org_id: options.orgId,
@@ -54,7 +87,9 @@ export async function buildRequest(options: SubmitOptions, cwd = process.cwd()):
   if (tests.length === 1) body.test_path = tests[0];
   else if (tests.length > 1) body.tests = tests;
   for (const key of Object.keys(body)) if (body[key] === undefined) delete body[key];
-  throwFieldErrors(submitErrors(body), "see 'qgjob submit --help'");
+  // Stand-ins for what a dry run may leave out, so that only what was given can be wrong.
+  const checked = options.dryRun === true ? { org_id: 'dry-run', app_version_id: 'dry-run', ...body } : body;
+  throwFieldErrors(submitErrors(checked), "see 'qgjob submit --help'");
   return body as SubmitRequest;
 }
 
@@ -82,7 +117,12 @@ export async function prepareBundle(
 }
 
 /** Uploads the bundle unless the server already holds it. */
-async function uploadBundle(ctx: Context, orgId: string, packed: PackedBundle): Promise<BundleReport> {
+async function uploadBundle(
+  ctx: Context,
+  orgId: string,
+  packed: PackedBundle,
+  warnings: BundleWarning[],
+): Promise<BundleReport> {
   const query = { org_id: orgId, kind: 'bundle' as const };
   let uploaded = false;
   if (!(await ctx.client.hasBlob(packed.sha256, query))) {
@@ -105,7 +145,98 @@ async function uploadBundle(ctx: Context, orgId: string, packed: PackedBundle): 
     }
     uploaded = true;
   }
-  return { sha256: packed.sha256, files: packed.files, bytes: packed.bytes, uploaded };
+  const report: BundleReport = { sha256: packed.sha256, files: packed.files, bytes: packed.bytes, uploaded };
+  if (warnings.length > 0) report.warnings = warnings;
+  return report;
+}
+
+/** One `warning:` line on stderr per import the bundle cannot honour. */
+function printWarnings(plan: BundlePlan | null, err: Style): void {
+  if (plan?.kind !== 'pack') return;
+  for (const warning of plan.warnings) process.stderr.write(`${err.yellow('warning:')} ${warning.message}\n`);
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** The jobs `body` would create: one per test path, the server's defaults filled in. */
+export function dryRunJobs(body: SubmitRequest): DryRunJob[] {
+  return testsOf(body).map((test_path) => ({
+    org_id: body.org_id ?? null,
+    app_version_id: body.app_version_id ?? null,
+    test_path,
+    target: body.target ?? 'emulator',
+    priority: body.priority ?? LIMITS.priorityDefault,
+    max_retries: body.max_retries ?? 0,
+  }));
+}
+
+/** --dry-run: what would be uploaded and submitted, on stdout; nothing leaves the machine. */
+function dryRun(
+  options: SubmitOptions,
+  body: SubmitRequest,
+  plan: BundlePlan | null,
+  packed: PackedBundle | null,
+): number {
+  const out = makeStyle(colourWanted(process.stdout, options.color !== false));
+  const err = makeStyle(colourWanted(process.stderr, options.color !== false));
+  const jobs = dryRunJobs(body);
+  printWarnings(plan, err);
+  if (plan?.kind === 'skip') process.stderr.write(`note: ${plan.note}\n`);
+  const waits = (['wait', 'timeout', 'junit'] as const).filter((flag) => options[flag] !== undefined);
+  if (waits.length > 0) {
+    const flags = waits.map((flag) => `--${flag}`).join(', ');
+    process.stderr.write(
+      `note: --dry-run submits nothing, so ${flags} ${waits.length === 1 ? 'has' : 'have'} nothing to wait for\n`,
+    );
+  }
+  if (options.json === true) {
+    const bundle: DryRunBundleReport | null = packed && {
+      sha256: packed.sha256,
+      files: packed.listing,
+      bytes: packed.bytes,
+      compressed_bytes: packed.data.length,
+      warnings: plan?.kind === 'pack' ? plan.warnings : [],
+    };
+    printJson({ dry_run: true, bundle, jobs });
+    return 0;
+  }
+  const lines: string[] = [];
+  if (packed) {
+    const width = Math.max('BYTES'.length, ...packed.listing.map((file) => String(file.bytes).length));
+    const rows = packed.listing.map((file) => [String(file.bytes).padStart(width), file.path]);
+    rows.push([String(packed.bytes).padStart(width), out.dim('total')]);
+    lines.push(
+      `bundle ${out.bold(packed.sha256)}`,
+      table(['BYTES'.padStart(width), 'FILE'], rows, out),
+      `${plural(packed.files, 'file')}, ${formatSize(packed.bytes)}, ${formatSize(packed.data.length)} compressed`,
+      '',
+    );
+  } else {
+    lines.push('no test bundle: agents run their own copy of the tests', '');
+  }
+  const first = jobs[0];
+  const what = first
+    ? [
+        first.org_id === null ? 'no --org-id' : `org ${first.org_id}`,
+        first.app_version_id === null ? 'no --app-version-id' : `app version ${first.app_version_id}`,
+        `target ${first.target}`,
+        `priority ${first.priority}`,
+        ...(first.max_retries > 0 ? [`max retries ${first.max_retries}`] : []),
+      ].join(', ')
+    : '';
+  lines.push(
+    `would submit ${plural(jobs.length, 'job')}${what && ` (${what})`}:`,
+    table(
+      ['TEST'],
+      jobs.map((job) => [job.test_path]),
+      out,
+    ),
+  );
+  process.stdout.write(`${lines.join('\n')}\n`);
+  process.stderr.write('dry run: nothing was uploaded or submitted\n');
+  return 0;
 }
 
 function printSubmitted(ctx: Context, response: SubmitResponse): void {
@@ -124,10 +255,13 @@ export async function run(options: SubmitOptions, signal: AbortSignal): Promise<
   const wait = options.wait === true || timeoutMs !== undefined || options.junit !== undefined;
   const body = await buildRequest(options);
   const { plan, packed } = await prepareBundle(options, testsOf(body));
+  // Before any client exists: a dry run needs no server, not even a valid --server.
+  if (options.dryRun === true) return dryRun(options, body, plan, packed);
   const ctx = createContext(options, signal);
+  printWarnings(plan, ctx.err);
   let bundle: BundleReport | null = null;
   if (packed) {
-    bundle = await uploadBundle(ctx, body.org_id, packed);
+    bundle = await uploadBundle(ctx, body.org_id, packed, plan?.kind === 'pack' ? plan.warnings : []);
     body.bundle_sha256 = bundle.sha256;
     if (!ctx.json) {
       const state = bundle.uploaded ? 'uploaded' : 'already on the server';
