@@ -79,9 +79,10 @@ async function main(): Promise<void> {
   console.log('agents: lab-host-1 (2 emulators, 1 phone), browserstack-1 (2 parallel slots)');
   console.log(`simulated install ${installMs} ms, test ${testMs} ms; tests matching /${failPattern}/ fail\n`);
 
-  // A stand-in build file for xyz123 (its bytes are what counts: hashed, uploaded, fetched).
+  // A stand-in build file for xyz123 (its bytes are what counts: hashed, uploaded, fetched),
+  // starting like every APK with a ZIP header.
   const build = join(dir, 'app-release.apk');
-  writeFileSync(build, `pretend build of xyz123 ${'.'.repeat(256 * 1024)}`);
+  writeFileSync(build, `PK\u0003\u0004pretend build of xyz123 ${'.'.repeat(256 * 1024)}`);
   const { stdout: uploaded } = await promisify(execFile)(process.execPath, [
     cli,
     'app',

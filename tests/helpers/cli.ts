@@ -4,9 +4,8 @@
  * developer's shell (pass them in `env` when a test wants them). The CLI and the
  * @qgjob/* packages it imports run from their TypeScript sources through tsx.
  */
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { runCommand } from './process.js';
+import { fileURLToPath } from 'node:url';
+import { runCommand, TSX } from './process.js';
 
 export interface CliResult {
   /** Exit code, or null when the process was killed (e.g. after timeoutMs). */
@@ -23,8 +22,6 @@ export interface CliOptions {
 }
 
 const MAIN = fileURLToPath(new URL('../../packages/cli/src/main.ts', import.meta.url));
-// Resolved from here, not from `cwd`, so tests may run the CLI in a temporary directory.
-const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 // Its `paths` point @qgjob/* at the sources, as vitest.config.ts does: no build needed first.
 const TSCONFIG = fileURLToPath(new URL('../../tsconfig.tests.json', import.meta.url));
 

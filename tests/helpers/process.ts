@@ -3,9 +3,12 @@
  * and starting real job-server processes (from the sources) for crash and restart tests.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
-const SERVER_MAIN = fileURLToPath(new URL('../../packages/server/src/main.ts', import.meta.url));
+export const SERVER_MAIN = fileURLToPath(new URL('../../packages/server/src/main.ts', import.meta.url));
+/** tsx, resolved from here, not from a child's cwd, so children may run in a temporary directory. */
+export const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 export interface ServerProcess {
   url: string;
@@ -19,11 +22,12 @@ export interface ServerProcess {
 export async function spawnServer(
   args: string[],
   env: Record<string, string> = {},
-  options: { open?: boolean } = {},
+  options: { open?: boolean; cwd?: string } = {},
 ): Promise<ServerProcess> {
   const base = options.open === false ? ['--port=0'] : ['--port=0', '--open'];
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER_MAIN, ...base, ...args], {
+  const child = spawn(process.execPath, ['--import', TSX, SERVER_MAIN, ...base, ...args], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    cwd: options.cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -50,8 +50,10 @@ beforeAll(async () => {
   writeFileSync(join(project, 'appwright.config.ts'), 'export default {};\n');
   writeFileSync(join(project, '.env'), 'BROWSERSTACK_ACCESS_KEY=secret\n');
   writeFileSync(join(project, '.npmrc'), '//registry.npmjs.org/:_authToken=secret\n');
-  writeFileSync(join(dir, 'app.apk'), 'apk bytes');
-  writeFileSync(join(dir, 'app-v2.apk'), 'other apk bytes');
+  // A build is a ZIP archive: the CLI checks the first four bytes.
+  writeFileSync(join(dir, 'app.apk'), 'PK\u0003\u0004apk b');
+  writeFileSync(join(dir, 'README.md'), '# not a build\n');
+  writeFileSync(join(dir, 'app-v2.apk'), 'PK\u0003\u0004other apk b');
 });
 
 afterAll(async () => {
@@ -202,7 +204,7 @@ describe('qgjob app upload', () => {
       created: true,
       uploaded: true,
     });
-    expect(server.blobs.get(doc.sha256)?.toString()).toBe('apk bytes');
+    expect(server.blobs.get(doc.sha256)?.toString()).toBe('PK\u0003\u0004apk b');
     expect(puts()).toBe(putsBefore + 1);
 
     const again = await runCli([...UPLOAD, '--app-version-id=v1', 'app.apk'], { env: env(), cwd: dir });
@@ -280,6 +282,7 @@ describe('qgjob app upload', () => {
   it.each([
     [['--app-version-id=v5', 'missing.apk'], /^error: FILE missing\.apk does not exist — /],
     [['--app-version-id=v5', 'project'], /^error: FILE project is not a file — /],
+    [['--app-version-id=v5', 'README.md'], /^error: FILE README\.md is not an app build: \.apk, \.aab and \.ipa/],
     [
       ['--app-version-id=v5', 'app.apk', '--url=https://x.example.com/a.apk'],
       /^error: give either FILE or --url, not both/,

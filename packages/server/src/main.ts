@@ -7,9 +7,10 @@ import { parseArgs } from 'node:util';
 import { parseDuration, parseSize } from '@qgjob/protocol';
 import { VERSION } from './app.js';
 import { StoreInUseError } from './errors.js';
+import { firstAdmin } from './first-admin.js';
 import { startServer } from './server.js';
 import { POLICIES, type PolicyName } from './services/policy.js';
-import { tokenCommand } from './token-command.js';
+import { argumentError, tokenCommand } from './token-command.js';
 
 const HELP = `job-server — queue, group and schedule AppWright test jobs
 
@@ -59,8 +60,12 @@ Options:
   -h, --help           this help
   --version            print the version
 
-Without --open every /v1 request needs a token (Authorization: Bearer …): an admin token
-from QGJOB_ADMIN_TOKEN (at least 16 characters) or tokens made with \`job-server token create\`.
+Without --open every /v1 request needs a token (Authorization: Bearer …). The first start
+without QGJOB_ADMIN_TOKEN makes an admin token and writes it to a file only you can read,
+named in the start-up line (./.qgjob/admin-token beside the embedded store; a scratch
+directory with --memory). With it, \`qgjob token create\` makes org and agent tokens while the
+server runs; \`job-server token create\` does the same straight in a store no server is using.
+QGJOB_ADMIN_TOKEN (at least 16 characters) sets an admin token instead.
 Environment: LOG_LEVEL (fatal|error|warn|info|debug, default info), QGJOB_ADMIN_TOKEN.
 API documentation is served at /docs once running.`;
 
@@ -80,7 +85,7 @@ async function main(): Promise<void> {
   try {
     values = parse().values;
   } catch (error) {
-    fail(`${(error as Error).message}\nRun job-server --help for the options.`);
+    fail(`${argumentError(error)}\nRun job-server --help for the options.`);
   }
   if (values.help) {
     process.stdout.write(`${HELP}\n`);
@@ -186,8 +191,13 @@ async function main(): Promise<void> {
       ].join('\n'),
     );
   }
+  const credentials = await firstAdmin(server.app.auth, {
+    dataDir: values['data-dir'] ?? process.env.QGJOB_DATA_DIR,
+    memory: values.memory,
+    databaseUrl,
+  }).catch((error: Error) => `tokens required; the first admin token could not be made: ${error.message}`);
   process.stderr.write(
-    `job-server ${VERSION} listening on ${server.url} (store: ${server.db.description}; ${open ? 'OPEN, no credentials' : 'tokens required'})\n`,
+    `job-server ${VERSION} listening on ${server.url} (store: ${server.db.description}; ${credentials})\n`,
   );
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {

@@ -4,7 +4,7 @@
  * downloads itself. An app version has one build: registering another one is refused.
  */
 import { openAsBlob } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { sha256File } from '@qgjob/bundle';
 import { ApiError } from '@qgjob/client';
@@ -61,11 +61,31 @@ async function checkFile(file: string): Promise<string> {
   const path = resolve(file);
   const st = await stat(path).catch(() => undefined);
   if (!st?.isFile()) {
-    throw new UsageError(`FILE ${file} ${st === undefined ? 'does not exist' : 'is not a file'}`, {
-      hint: 'give the path of the built .apk, .aab or .ipa, or --url=URL for the server to download it',
-    });
+    throw new UsageError(`FILE ${file} ${st === undefined ? 'does not exist' : 'is not a file'}`, { hint: BUILD_HINT });
+  }
+  if (!(await isZip(path))) {
+    throw new UsageError(
+      `FILE ${file} is not an app build: .apk, .aab and .ipa files (and zipped .app bundles) are ZIP archives`,
+      {
+        hint: BUILD_HINT,
+      },
+    );
   }
   return path;
+}
+
+const BUILD_HINT = 'give the path of the built .apk, .aab or .ipa, or --url=URL for the server to download it';
+
+/** Every installable build (APK, AAB, IPA, a zipped .app) starts with a ZIP local file header. */
+async function isZip(path: string): Promise<boolean> {
+  const handle = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(4);
+    const { bytesRead } = await handle.read(head, 0, 4, 0);
+    return bytesRead === 4 && head.equals(Buffer.from([0x50, 0x4b, 0x03, 0x04]));
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Turns the server's refusals into messages that say what to do. */

@@ -117,6 +117,25 @@ export class AuthService {
     return { ...info(row), token: `qgjob_${id}_${secret}` };
   }
 
+  /**
+   * The first admin credential of a server that needs tokens: made when no admin token is
+   * active and none comes from the environment. Returns its secret (once), or undefined when
+   * there was no need.
+   */
+  async bootstrapAdmin(): Promise<(TokenInfo & { token: string }) | undefined> {
+    if (this.open || this.adminDigest) return undefined;
+    const id = newId('tok');
+    const secret = randomBytes(32).toString('base64url');
+    const row = await this.db.transaction((tx) =>
+      tokens.insertFirstAdmin(tx, {
+        id,
+        name: 'first admin (made at start-up)',
+        secretHash: sha256(secret).toString('hex'),
+      }),
+    );
+    return row ? { ...info(row), token: `qgjob_${id}_${secret}` } : undefined;
+  }
+
   async list(): Promise<TokenInfo[]> {
     return (await tokens.listTokens(this.db)).map(info);
   }

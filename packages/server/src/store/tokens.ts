@@ -28,6 +28,27 @@ export async function insertToken(
   return rows[0] as TokenRow;
 }
 
+/**
+ * Inserts the bootstrap admin token unless an admin token is already active, under a
+ * transaction-level advisory lock, so replicas starting together make one. Returns the row
+ * made, or undefined when an admin token already existed.
+ */
+export async function insertFirstAdmin(
+  q: Queryable,
+  t: { id: string; name: string; secretHash: string },
+): Promise<TokenRow | undefined> {
+  await q.query(`SELECT pg_advisory_xact_lock(hashtext('qgjob:first-admin'))`);
+  const { rows } = await q.query<TokenRow>(
+    `INSERT INTO tokens (id, kind, org_id, name, secret_hash)
+     SELECT $1, 'admin', NULL, $2, $3
+      WHERE NOT EXISTS (SELECT 1 FROM tokens WHERE kind = 'admin' AND revoked_at IS NULL
+                          AND (expires_at IS NULL OR expires_at > now()))
+     RETURNING ${COLUMNS}`,
+    [t.id, t.name, t.secretHash],
+  );
+  return rows[0];
+}
+
 export async function getToken(q: Queryable, id: string): Promise<TokenRow | undefined> {
   const { rows } = await q.query<TokenRow>(`SELECT ${COLUMNS} FROM tokens WHERE id = $1`, [id]);
   return rows[0];
