@@ -99,7 +99,14 @@ export function jobRoutes(app: FastifyInstance, queue: QueueService): void {
   app.post<{ Params: Static<typeof IdParams> }>(
     '/v1/jobs/:id/cancel',
     {
-      schema: { summary: 'Cancel a queued job', tags: ['jobs'], params: IdParams, response: { 200: Job, ...errors } },
+      schema: {
+        summary: 'Cancel a job that has not finished',
+        description:
+          'A queued, assigned or running job ends cancelled at once; a running run ends cancelled and its agent stops the test at its next report. A finished job is a 409 conflict and does not change.',
+        tags: ['jobs'],
+        params: IdParams,
+        response: { 200: Job, ...errors },
+      },
     },
     async (request) => {
       const job = await queue.cancelJob(request.params.id, orgScope(allow(request, 'org', 'admin')));
