@@ -91,8 +91,9 @@ describe('job-server token while the embedded server runs', () => {
   it('points at qgjob token create and the admin token file, and cleans up argument errors', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'qgjob-first-start-'));
     const data = join(dir, 'data');
-    const server = await spawnServer([`--data-dir=${data}`], { QGJOB_ADMIN_TOKEN: '' }, { open: false, cwd: dir });
+    let server: ServerProcess | undefined;
     try {
+      server = await spawnServer([`--data-dir=${data}`], { QGJOB_ADMIN_TOKEN: '' }, { open: false, cwd: dir });
       const run = (args: string[]) =>
         runCommand(process.execPath, ['--import', TSX, SERVER_MAIN, ...args], { cwd: dir, timeoutMs: 30_000 });
       const busy = await run(['token', 'create', '--kind=org', '--org-id=acme', '--name=ci', `--data-dir=${data}`]);
@@ -103,8 +104,8 @@ describe('job-server token while the embedded server runs', () => {
       expect(stray.code).toBe(2);
       expect(stray.stderr).toBe('job-server: unknown option --memory\nRun job-server token --help for the options.\n');
     } finally {
-      server.child.kill('SIGTERM');
-      await server.exited;
+      server?.child.kill('SIGTERM');
+      await server?.exited;
       await rm(dir, { recursive: true, force: true });
     }
   }, 60_000);
