@@ -22,6 +22,7 @@ import type {
   JobArtifacts,
   JobList,
   JobLogs,
+  JobSummaries,
   ListJobsQuery,
   LogsRequest,
   LogsResponse,
@@ -35,6 +36,7 @@ import type {
   SubmitResponse,
 } from '@qgjob/protocol';
 import { ApiError, UnreachableError } from './errors.js';
+import { type Watched, type WatchOptions, watchedAnswer, watchRequest } from './watch.js';
 
 export interface ClientOptions {
   /** One URL, a comma-separated list, or an array: tried in order, failing over. */
@@ -63,6 +65,8 @@ export interface RequestOptions {
   repeatable?: boolean;
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** A 304 Not Modified is an answer, not an error. */
+  notModified?: boolean;
 }
 
 export function parseServers(server: string | string[]): string[] {
@@ -175,7 +179,9 @@ export class QgjobClient {
         continue;
       }
       this.preferred = index;
-      if (!response.ok) throw await toApiError(response, url.toString());
+      if (!response.ok && !(options.notModified && response.status === 304)) {
+        throw await toApiError(response, url.toString());
+      }
       return response;
     }
     if (lastError instanceof ApiError) throw lastError;
@@ -207,6 +213,22 @@ export class QgjobClient {
 
   getSubmission(id: string): Promise<Submission> {
     return this.request(`/v1/submissions/${encodeURIComponent(id)}`);
+  }
+
+  /**
+   * The submission, or (with `etag` and `waitSeconds`) the submission once a job of it changed
+   * status: see watch.ts.
+   */
+  async watchSubmission(id: string, options: WatchOptions = {}): Promise<Watched<Submission>> {
+    const path = `/v1/submissions/${encodeURIComponent(id)}`;
+    return watchedAnswer(await this.send(path, watchRequest(options, this.timeoutMs)), options);
+  }
+
+  /** These jobs' states (at most 100 ids), or, like watchSubmission, once one of them changed. */
+  async watchJobs(ids: readonly string[], options: WatchOptions = {}): Promise<Watched<JobSummaries>> {
+    const request = watchRequest(options, this.timeoutMs);
+    const query = { ...request.query, ids: ids.join(',') };
+    return watchedAnswer(await this.send('/v1/jobs/summaries', { ...request, query }), options);
   }
 
   /** A job's run logs after the cursor `after` (the `next_after` of the previous answer). */

@@ -5,6 +5,7 @@ export * from './duration.js';
 export * from './edge.js';
 export * from './errors.js';
 export * from './logs.js';
+export * from './long-poll.js';
 export * from './operability.js';
 export * from './run-artifacts.js';
 export * from './schemas.js';

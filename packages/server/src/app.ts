@@ -28,7 +28,9 @@ import { runArtifactRoutes } from './routes/run-artifacts.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { type ArtifactOptions, ArtifactService } from './services/artifacts.js';
 import { type AuthOptions, AuthService } from './services/auth.js';
+import { JobChanges } from './services/job-changes.js';
 import { LogService } from './services/logs.js';
+import { type LongPollOptions, LongPolls } from './services/long-poll.js';
 import { Metrics } from './services/metrics.js';
 import { QueueService } from './services/queue.js';
 import { RateLimiter } from './services/rate-limit.js';
@@ -57,6 +59,8 @@ export interface AppOptions {
   uploadIdleMs?: number;
   /** Caps on the files a run keeps (test artifacts). Default ARTIFACT_LIMITS. */
   runArtifacts?: Partial<ArtifactLimits>;
+  /** Waiting reads of job states (`?wait=`): how often they re-check, how long they let changes settle. */
+  longPoll?: LongPollOptions;
 }
 
 export interface Limits {
@@ -77,6 +81,8 @@ export interface App {
   metrics: Metrics;
   artifacts: ArtifactService;
   runArtifacts: RunArtifactService;
+  /** Who waits for which job's status to change. */
+  changes: JobChanges;
 }
 
 export const VERSION = '0.1.0';
@@ -144,6 +150,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const metrics = new Metrics(options.db);
   const wakeups = new Wakeups(options.db);
   await wakeups.start();
+  const changes = new JobChanges(options.db);
+  await changes.start();
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const auth = new AuthService(options.db, options.auth ?? { mode: 'open' });
   installAuth(http, auth, {
@@ -155,12 +163,13 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const artifactOptions = { fetchInternalUrls: (options.auth?.mode ?? 'open') === 'open', ...options.artifacts };
   const artifacts = new ArtifactService(options.db, blobs, metrics, artifactOptions, http.log);
   const runArtifacts = new RunArtifactService(options.db, artifacts, options.runArtifacts, http.log);
-  const queue = new QueueService(options.db, metrics, wakeups, limits.maxQueuedPerOrg, artifacts);
+  const queue = new QueueService(options.db, metrics, wakeups, limits.maxQueuedPerOrg, artifacts, changes);
   const logs = new LogService(options.db);
   const scheduler = new Scheduler(options.db, wakeups, metrics, {
     log: http.log,
     artifacts,
     logs,
+    changes,
     ...options.scheduler,
   });
   // Closing: long-polls answer "no batch" at once instead of holding the shutdown.
@@ -184,12 +193,13 @@ export async function buildApp(options: AppOptions): Promise<App> {
     clearInterval(collector);
     shutdown.abort();
     await wakeups.stop();
+    await changes.stop();
   });
   http.addHook('onClose', async () => {
     await blobs.close();
   });
   healthRoutes(http, options.db);
-  jobRoutes(http, queue);
+  jobRoutes(http, queue, new LongPolls(changes, options.longPoll), shutdown.signal);
   logRoutes(http, logs);
   agentRoutes(http, scheduler, shutdown.signal);
   dashboardRoutes(http, options.db, auth, shutdown.signal);
@@ -197,7 +207,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   tokenRoutes(http, auth);
   await artifactRoutes(http, artifacts, options.uploadIdleMs);
   await runArtifactRoutes(http, runArtifacts, options.uploadIdleMs);
-  return { http, auth, queue, scheduler, metrics, artifacts, runArtifacts };
+  return { http, auth, queue, scheduler, metrics, artifacts, runArtifacts, changes };
 }
 
 /** How often the embedded store's statistics are refreshed, and its dead rows reclaimed. */

@@ -9,6 +9,8 @@ export { AppError, StoreInUseError } from './errors.js';
 export { type RunningServer, type ServerOptions, startServer } from './server.js';
 export { type ArtifactOptions, ArtifactService } from './services/artifacts.js';
 export { type AuthOptions, AuthService, type Principal } from './services/auth.js';
+export { JobChanges } from './services/job-changes.js';
+export type { LongPollOptions } from './services/long-poll.js';
 export { Metrics } from './services/metrics.js';
 export * from './services/policy.js';
 export { QueueService } from './services/queue.js';

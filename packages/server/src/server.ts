@@ -7,6 +7,7 @@ import type { Db } from './db/db.js';
 import { openDb, type StoreOptions } from './db/open.js';
 import type { ArtifactOptions } from './services/artifacts.js';
 import type { AuthOptions } from './services/auth.js';
+import type { LongPollOptions } from './services/long-poll.js';
 import type { SchedulerOptions } from './services/scheduler.js';
 
 export interface ServerOptions extends StoreOptions {
@@ -26,6 +27,8 @@ export interface ServerOptions extends StoreOptions {
   gcMs?: number;
   /** Caps on the files a run keeps (test artifacts). */
   runArtifacts?: Partial<ArtifactLimits>;
+  /** Waiting reads of job states: re-check and settle times. */
+  longPoll?: LongPollOptions;
 }
 
 export interface RunningServer {
@@ -52,6 +55,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     artifacts: options.artifacts,
     gcMs: options.gcMs,
     runArtifacts: options.runArtifacts,
+    longPoll: options.longPoll,
   });
   try {
     await app.http.listen({ port: options.port ?? 8080, host: options.host ?? '127.0.0.1' });

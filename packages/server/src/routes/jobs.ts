@@ -1,20 +1,28 @@
 import {
+  ConditionalHeaders,
   IdParams,
   Job,
   JobList,
+  JobSummaries,
+  JobSummariesQuery,
   LIMITS,
   ListJobsQuery,
+  MAX_SUMMARY_IDS,
+  NotModified,
   type Static,
   Submission,
   SubmitRequest,
   SubmitResponse,
   Type,
+  WaitQuery,
 } from '@qgjob/protocol';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { AppError } from '../errors.js';
 import { allow, sameOrg } from '../http/auth.js';
+import { untilGone } from '../http/hang-up.js';
 import { errorResponses } from '../http/responses.js';
 import { orgScope } from '../services/auth.js';
+import type { HoldRequest, LongPolls } from '../services/long-poll.js';
 import type { QueueService } from '../services/queue.js';
 
 const errors = errorResponses(400, 401, 403, 404, 409, 413, 422, 429);
@@ -24,7 +32,71 @@ const IdempotencyHeaders = Type.Object({
   ),
 });
 
-export function jobRoutes(app: FastifyInstance, queue: QueueService): void {
+/** Answers a waiting read: 200 with the document (and its ETag), or 304 when the client's copy is current. */
+async function heldAnswer<T>(
+  polls: LongPolls,
+  reply: FastifyReply,
+  shutdown: AbortSignal,
+  request: Omit<HoldRequest<T>, 'signal'>,
+): Promise<T | FastifyReply> {
+  const gone = untilGone(reply, shutdown);
+  try {
+    const held = await polls.hold({ ...request, signal: gone.signal });
+    reply.header('etag', held.etag);
+    reply.header('cache-control', 'no-cache');
+    if (held.changed) return held.doc;
+    // Sent explicitly: an async handler resolving to nothing would leave the reply open.
+    return reply.status(304).send();
+  } finally {
+    gone.done();
+  }
+}
+
+function splitIds(ids: string): string[] {
+  const list = ids.split(',').map((id) => id.trim());
+  if (list.some((id) => id.length === 0 || id.length > 64)) {
+    throw new AppError('validation_failed', 'ids must be job ids separated by commas, each 1-64 characters', {
+      field: 'ids',
+    });
+  }
+  if (list.length > MAX_SUMMARY_IDS) {
+    throw new AppError('validation_failed', `ids may name at most ${MAX_SUMMARY_IDS} jobs (got ${list.length})`, {
+      field: 'ids',
+    });
+  }
+  return list;
+}
+
+const waitingResponses = { 200: Submission, 304: NotModified, ...errors };
+
+export function jobRoutes(app: FastifyInstance, queue: QueueService, polls: LongPolls, shutdown: AbortSignal): void {
+  app.get<{ Querystring: JobSummariesQuery; Headers: ConditionalHeaders }>(
+    '/v1/jobs/summaries',
+    {
+      schema: {
+        summary: 'Read the status of several jobs; with wait and If-None-Match, wait for one to change',
+        description:
+          'Answers 200 with the jobs and an ETag. Sent again with If-None-Match (that ETag) and wait (seconds), ' +
+          'the request is held until a job of it changes status (200, the new document and ETag) or wait ' +
+          'ends (304 Not Modified, no body).',
+        tags: ['jobs'],
+        querystring: JobSummariesQuery,
+        headers: ConditionalHeaders,
+        response: { ...waitingResponses, 200: JobSummaries },
+      },
+    },
+    (request, reply) => {
+      const scope = orgScope(allow(request, 'org', 'admin'));
+      const ids = splitIds(request.query.ids);
+      return heldAnswer(polls, reply, shutdown, {
+        read: () => queue.getJobSummaries(ids, scope),
+        jobIds: (doc) => doc.jobs.map((job) => job.id),
+        ifNoneMatch: request.headers['if-none-match'],
+        waitMs: (request.query.wait ?? 0) * 1000,
+      });
+    },
+  );
+
   app.post<{ Body: SubmitRequest; Headers: Static<typeof IdempotencyHeaders> }>(
     '/v1/jobs',
     {
@@ -115,16 +187,30 @@ export function jobRoutes(app: FastifyInstance, queue: QueueService): void {
     },
   );
 
-  app.get<{ Params: Static<typeof IdParams> }>(
+  app.get<{ Params: Static<typeof IdParams>; Querystring: WaitQuery; Headers: ConditionalHeaders }>(
     '/v1/submissions/:id',
     {
       schema: {
-        summary: 'Read a submission and its jobs',
+        summary: 'Read a submission and its jobs; with wait and If-None-Match, wait for a job to change',
+        description:
+          'Answers 200 with the submission and an ETag. Sent again with If-None-Match (that ETag) and wait ' +
+          '(seconds), the request is held until a job of it changes status (200, the new document and ETag) ' +
+          'or wait ends (304 Not Modified, no body).',
         tags: ['submissions'],
         params: IdParams,
-        response: { 200: Submission, ...errors },
+        querystring: WaitQuery,
+        headers: ConditionalHeaders,
+        response: waitingResponses,
       },
     },
-    (request) => queue.getSubmission(request.params.id, orgScope(allow(request, 'org', 'admin'))),
+    (request, reply) => {
+      const scope = orgScope(allow(request, 'org', 'admin'));
+      return heldAnswer(polls, reply, shutdown, {
+        read: () => queue.getSubmission(request.params.id, scope),
+        jobIds: (doc) => doc.jobs.map((job) => job.id),
+        ifNoneMatch: request.headers['if-none-match'],
+        waitMs: (request.query.wait ?? 0) * 1000,
+      });
+    },
   );
 }

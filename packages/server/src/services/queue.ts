@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import {
   type Job,
   type JobList,
+  type JobSummaries,
   LIMITS,
   type ListJobsQuery,
   type Submission,
@@ -21,6 +22,7 @@ import { artifactsOfJob } from '../store/run-artifacts.js';
 import { getRunsOfJob } from '../store/runs.js';
 import * as submissions from '../store/submissions.js';
 import type { ArtifactService } from './artifacts.js';
+import type { JobChanges } from './job-changes.js';
 import type { Metrics } from './metrics.js';
 import { jobSummary, jobView, submittedJob } from './views.js';
 import type { Wakeups } from './wakeups.js';
@@ -46,6 +48,7 @@ export class QueueService {
     /** Queued jobs one org may have at once; a submit past it is refused whole. */
     private readonly maxQueuedPerOrg = 50_000,
     private readonly artifacts?: ArtifactService,
+    private readonly changes?: JobChanges,
   ) {}
 
   private readonly queuedCounts = new Map<string, { n: number; at: number }>();
@@ -214,6 +217,18 @@ export class QueueService {
     };
   }
 
+  /** These jobs, in this order, repeats once; an unknown id (or another org's job) is "not found". */
+  async getJobSummaries(ids: readonly string[], orgId?: string): Promise<JobSummaries> {
+    const unique = [...new Set(ids)];
+    const rows = new Map((await jobs.getJobsByIds(this.db, unique)).map((r) => [r.id, r]));
+    const missing = unique.find((id) => {
+      const row = rows.get(id);
+      return !row || (orgId !== undefined && row.org_id !== orgId);
+    });
+    if (missing !== undefined) throw new NotFoundError('job', missing);
+    return { jobs: unique.map((id) => jobSummary(rows.get(id) as JobRow)) };
+  }
+
   async listJobs(query: ListJobsQuery): Promise<JobList> {
     const limit = query.limit ?? LIMITS.listLimitDefault;
     const rows = await jobs.listJobs(this.db, {
@@ -245,7 +260,10 @@ export class QueueService {
       if (result?.was === 'running') await jobs.cancelRunningRun(tx, id);
       return result;
     });
-    if (cancelled) this.metrics?.jobsFinished.inc({ status: 'cancelled' });
+    if (cancelled) {
+      this.metrics?.jobsFinished.inc({ status: 'cancelled' });
+      this.changes?.changed([id]);
+    }
     const job = await this.getJob(id, orgId);
     if (cancelled || job.status === 'cancelled') return job;
     throw new ConflictError(`job ${id} already ${job.status}: only an unfinished job can be cancelled`);

@@ -32,6 +32,7 @@ import * as durations from '../store/durations.js';
 import * as runs from '../store/runs.js';
 import type { ArtifactService } from './artifacts.js';
 import { heldBatch } from './held-batch.js';
+import type { JobChanges } from './job-changes.js';
 import type { LogService } from './logs.js';
 import type { Metrics } from './metrics.js';
 import {
@@ -87,6 +88,8 @@ export interface SchedulerOptions {
   logs?: LogService;
   /** When a device is quarantined, and for how long. */
   health?: Partial<HealthConfig>;
+  /** Told which jobs' status a committed transaction may have changed (waiting reads). */
+  changes?: JobChanges;
 }
 
 const ALIVE_MS = 60_000;
@@ -112,6 +115,7 @@ export class Scheduler {
   private readonly installTimes = new InstallTimes();
   private readonly testTimes = new TestTimes();
   private readonly logs: LogService | undefined;
+  private readonly changes: JobChanges | undefined;
   /** When each active batch last ran the full yield check (the check is rate-limited per batch). */
   private readonly yieldCheckedAt = new Map<string, number>();
 
@@ -133,6 +137,7 @@ export class Scheduler {
     this.log = options.log ?? SILENT;
     this.artifacts = options.artifacts;
     this.logs = options.logs;
+    this.changes = options.changes;
   }
 
   /** `agentToken`: the agent token calling (undefined: open mode or an admin). */
@@ -237,8 +242,9 @@ export class Scheduler {
     waitingUntil: Date,
     agentToken?: string,
   ): Promise<{ batch: Batch | null; target: Target; contended: boolean; restUntil?: number }> {
+    const touched: string[] = [];
     const result = await this.db.transaction(async (tx) => {
-      const device = await this.lockDevice(tx, deviceId, waitingUntil, agentToken);
+      const device = await this.lockDevice(tx, deviceId, waitingUntil, agentToken, touched);
       // Drained: nothing until enabled (wait out the poll). Quarantined: nothing until the cool-down ends.
       if (device.drained)
         return { batch: null, target: device.target, contended: false, restUntil: waitingUntil.getTime() };
@@ -257,6 +263,8 @@ export class Scheduler {
       const batch = leased === 'contended' ? null : leased;
       return { batch, target: device.target, contended: leased === 'contended' };
     });
+    if (result.batch) touched.push(...result.batch.jobs.map((j) => j.id));
+    this.changes?.changed(touched);
     if (result.batch) {
       this.metrics.batches.inc();
       const b = result.batch;
@@ -285,7 +293,8 @@ export class Scheduler {
     tx: Queryable,
     deviceId: string,
     waitingUntil: Date,
-    agentToken?: string,
+    agentToken: string | undefined,
+    touched: string[],
   ): Promise<agents.DeviceRow> {
     const device = await agents.lockDevice(tx, deviceId, waitingUntil);
     // Another agent's device is, to this agent, not there (and was not touched: this rolls back).
@@ -299,6 +308,7 @@ export class Scheduler {
         tx,
         { id: device.batch_id, device_id: device.id, target: device.target },
         'the agent asked for new work for this device while holding it',
+        touched,
       );
     }
     return device;
@@ -438,6 +448,8 @@ export class Scheduler {
 
   async report(batchId: string, request: ReportRequest, agentToken?: string): Promise<ReportResponse> {
     const finished: string[] = [];
+    // Jobs whose status this report may change: those its events name, and those it hands back.
+    const touched = request.events.flatMap((e) => ('job_id' in e ? [e.job_id] : []));
     const installs = { made: 0, failed: 0 };
     const outcome = await this.db.transaction(async (tx) => {
       const batch = await heldBatch(tx, batchId, agentToken, {
@@ -450,7 +462,7 @@ export class Scheduler {
           field: 'logs',
         });
       }
-      const applied = await this.applyEvents(tx, batch, request.events, request.logs ?? []);
+      const applied = await this.applyEvents(tx, batch, request.events, request.logs ?? [], touched);
       finished.push(...applied.finished);
       installs.made = applied.installs;
       installs.failed = applied.installFailures;
@@ -458,7 +470,8 @@ export class Scheduler {
       if (request.done) {
         // The unstarted jobs go back to the queue as they were (abandonBatch puts back every job
         // not started, listed or not); a run still going is lost with the batch.
-        requeued = (await this.abandonBatch(tx, batch, 'the agent ended the batch without finishing it')) || requeued;
+        requeued =
+          (await this.abandonBatch(tx, batch, 'the agent ended the batch without finishing it', touched)) || requeued;
         await batches.endBatch(tx, batch.id, 'done');
         await agents.clearDeviceBatch(tx, batch.device_id, batch.id);
         // A freed slot of a pool (a BrowserStack account) may be what a waiting device of it needs.
@@ -478,6 +491,7 @@ export class Scheduler {
       const yieldNow = batch.device_drained || (this.policy.yields && (await this.shouldYield(tx, batch)));
       return { yield: yieldNow, lease, requeued, target: batch.target, cancelled, truncated: applied.truncated };
     });
+    this.changes?.changed(touched);
     if (outcome.requeued && outcome.target) this.wakeups.queued(outcome.target);
     for (const status of finished) this.metrics.jobsFinished.inc({ status });
     if (installs.made > 0) this.metrics.appInstalls.inc(installs.made);
@@ -502,6 +516,7 @@ export class Scheduler {
     batch: batches.BatchRow,
     events: BatchEvent[],
     logs: LogChunkIn[],
+    touched: string[],
   ): Promise<AppliedEvents> {
     const applied: AppliedEvents = { finished: [], requeued: false, installs: 0, installFailures: 0 };
     const { finished } = applied;
@@ -552,7 +567,7 @@ export class Scheduler {
         else others.push(event);
       }
     }
-    if (setupFailure) applied.requeued = await this.failUnstarted(tx, batch, setupFailure, finished);
+    if (setupFailure) applied.requeued = await this.failUnstarted(tx, batch, setupFailure, finished, touched);
     if (starts.length > 0) {
       const started = await runs.startRuns(tx, {
         jobIds: starts,
@@ -634,9 +649,11 @@ export class Scheduler {
     batch: batches.BatchRow,
     error: string,
     finished: string[],
+    touched: string[],
   ): Promise<boolean> {
     const jobIds = await batches.unstartedJobsOfBatch(tx, batch.id);
     if (jobIds.length === 0) return false;
+    touched.push(...jobIds);
     await runs.startRuns(tx, {
       jobIds,
       runIds: jobIds.map(() => newId('run')),
@@ -747,10 +764,11 @@ export class Scheduler {
    * are taken with SKIP LOCKED, and a late report on an expired batch is refused.
    */
   async reapExpired(limit = 100): Promise<number> {
+    const touched: string[] = [];
     const expired = await this.db.transaction(async (tx) => {
       const rows = await batches.lockExpiredBatches(tx, limit);
       for (const b of rows) {
-        await this.expireBatch(tx, b, 'lease expired: no report from the agent in time');
+        await this.expireBatch(tx, b, 'lease expired: no report from the agent in time', touched);
         // The device went away mid-batch: that counts against its health.
         const health = await agents.lockDeviceHealth(tx, b.device_id);
         if (health) {
@@ -760,6 +778,7 @@ export class Scheduler {
       }
       return rows;
     });
+    this.changes?.changed(touched);
     for (const b of expired) {
       this.metrics.leaseExpirations.inc();
       this.log.warn({ batch: b.id, device: b.device_id, target: b.target }, 'lease expired: batch taken back');
@@ -770,12 +789,14 @@ export class Scheduler {
 
   /** A claim answered to an agent that had already hung up: nobody will run it, hand it back now. */
   async releaseUndelivered(batch: Batch): Promise<void> {
+    const touched: string[] = [];
     const released = await this.db.transaction(async (tx) => {
       const row = await batches.findBatch(tx, batch.id, { lock: true });
       if (row?.state !== 'active') return false;
-      await this.expireBatch(tx, row, 'the agent hung up before receiving the batch');
+      await this.expireBatch(tx, row, 'the agent hung up before receiving the batch', touched);
       return true;
     });
+    this.changes?.changed(touched);
     if (released) this.wakeups.queued(batch.target);
   }
 
@@ -783,8 +804,9 @@ export class Scheduler {
     tx: Queryable,
     b: { id: string; device_id: string; target?: Target },
     reason: string,
+    touched: string[],
   ): Promise<void> {
-    await this.abandonBatch(tx, b, reason);
+    await this.abandonBatch(tx, b, reason, touched);
     this.yieldCheckedAt.delete(b.id);
     await batches.endBatch(tx, b.id, 'expired');
     await agents.clearDeviceBatch(tx, b.device_id, b.id);
@@ -798,9 +820,13 @@ export class Scheduler {
     tx: Queryable,
     batch: { id: string; device_id: string; target?: Target },
     reason: string,
+    touched: string[],
   ): Promise<boolean> {
-    let requeued = (await batches.releaseJobs(tx, batch.id)) > 0;
+    const released = await batches.releaseJobs(tx, batch.id);
+    touched.push(...released);
+    let requeued = released.length > 0;
     for (const jobId of await runs.runningJobsOfBatch(tx, batch.id)) {
+      touched.push(jobId);
       const r = await this.finish(tx, batch, jobId, 'lost', reason, null);
       requeued ||= r.requeued;
     }

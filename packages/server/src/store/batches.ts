@@ -263,13 +263,13 @@ export async function endBatch(q: Queryable, id: string, state: 'done' | 'expire
   await q.query(`UPDATE batches SET state = $2, finished_at = now() WHERE id = $1 AND state = 'active'`, [id, state]);
 }
 
-/** Puts the batch's not-yet-started jobs back in the queue, keeping their age. */
-export async function releaseJobs(q: Queryable, batchId: string): Promise<number> {
-  const { rowCount } = await q.query(
-    `UPDATE jobs SET status = 'queued', batch_id = NULL WHERE batch_id = $1 AND status = 'assigned'`,
+/** Puts the batch's not-yet-started jobs back in the queue, keeping their age. Returns their ids. */
+export async function releaseJobs(q: Queryable, batchId: string): Promise<string[]> {
+  const { rows } = await q.query<{ id: string }>(
+    `UPDATE jobs SET status = 'queued', batch_id = NULL WHERE batch_id = $1 AND status = 'assigned' RETURNING id`,
     [batchId],
   );
-  return rowCount;
+  return rows.map((r) => r.id);
 }
 
 /** Active batches whose lease ran out, locked; another replica sweeping at once skips them. */

@@ -223,3 +223,8 @@ export async function countQueuedOfOrg(q: Queryable, orgId: string, upTo: number
   );
   return rows[0]?.n ?? 0;
 }
+
+/** Tells every job-server that these jobs' status changed (sent on its own, not in a transaction). */
+export async function notifyJobsChanged(q: Queryable, payload: string): Promise<void> {
+  await q.query(`SELECT pg_notify('qgjob_job_changed', $1)`, [payload]);
+}
