@@ -69,6 +69,10 @@ export interface AfterWait {
   suites: (jobs: JobSummary[]) => JunitSuite[];
   /** The submission followed (GitHub output `submission-id`); undefined for `wait --job-id`. */
   submissionId: string | undefined;
+  /** --timeout, for the annotation of a wait it ended. */
+  timeoutMs?: number;
+  /** How to keep following the jobs, named when --timeout elapsed. */
+  followCommand?: string;
 }
 
 /**
@@ -96,6 +100,8 @@ export async function afterWait(ctx: Context, result: WaitResult, options: After
       elapsedMs: result.elapsedMs,
       timedOut: result.timedOut,
       junit: options.junit,
+      timeoutMs: options.timeoutMs,
+      followCommand: options.followCommand,
     });
   }
 }

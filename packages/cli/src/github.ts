@@ -2,10 +2,12 @@
  * GitHub Actions output, for `qgjob wait` and `submit --wait` when GITHUB_ACTIONS=true:
  *
  * - the progress lines folded into one `::group::` of the log;
- * - one `::error` annotation per job that failed, errored or was cancelled (at most 10);
+ * - one `::error` annotation per job that failed, errored or was cancelled (at most 10),
+ *   and one when --timeout elapsed;
  * - a Markdown job summary appended to the file GITHUB_STEP_SUMMARY names;
  * - step outputs (`submission-id`, `passed`, `failed`, `errored`, `cancelled`, `unfinished`,
- *   `total`, `timed-out`, `junit`) appended to the file GITHUB_OUTPUT names.
+ *   `total`, `timed-out`, `junit`) appended to the file GITHUB_OUTPUT names; `submission-id`
+ *   only when the jobs are one submission's.
  *
  * Workflow commands go to stderr (GitHub reads them from both streams), so `--json` keeps
  * stdout one JSON document. Nothing here changes an exit code: a file that cannot be
@@ -121,6 +123,10 @@ export interface Report {
   timedOut: boolean;
   /** The --junit file, as given. */
   junit: string | undefined;
+  /** The --timeout given, for the annotation of a timed-out wait. */
+  timeoutMs?: number;
+  /** How to keep following the jobs, e.g. `qgjob wait --submission-id=…`. */
+  followCommand?: string;
 }
 
 /** Markdown text for a table cell: one line, with the characters Markdown would act on escaped. */
@@ -262,11 +268,19 @@ function output(name: string, value: string): string {
   return `${name}<<${delimiter}\n${value}\n${delimiter}\n`;
 }
 
-/** The step outputs, one per line. */
+/** The submission followed, or the one every job belongs to; undefined when unknown or several. */
+export function submissionOf(report: Pick<Report, 'jobs' | 'submissionId'>): string | undefined {
+  if (report.submissionId) return report.submissionId;
+  const ids = new Set(report.jobs.map((job) => job.submission_id));
+  return ids.size === 1 ? [...ids][0] : undefined;
+}
+
+/** The step outputs, one per line; `submission-id` only when one submission is known. */
 export function outputText(report: Report): string {
   const t = tally(report.jobs);
+  const submission = submissionOf(report);
   const values: [string, string][] = [
-    ['submission-id', report.submissionId ?? ''],
+    ...(submission === undefined ? [] : [['submission-id', submission] as [string, string]]),
     ['passed', String(t.passed)],
     ['failed', String(t.failed)],
     ['errored', String(t.errored)],
@@ -287,10 +301,33 @@ async function append(file: string, text: string, what: string, write: Write): P
   }
 }
 
-/** Annotations on stderr, then the summary and the outputs appended to their files. */
-export async function reportToGitHub(github: GitHub, report: Report, write: Write = writeErr): Promise<void> {
-  const annotations = annotationLines(report.jobs);
-  if (annotations.length > 0) write(`${annotations.join('\n')}\n`);
+/** The `::error` line of a wait whose --timeout elapsed; undefined when it did not. */
+export function timeoutAnnotation(report: Report): string | undefined {
+  if (!report.timedOut) return undefined;
+  const t = tally(report.jobs);
+  const limit = formatDuration(report.timeoutMs ?? report.elapsedMs);
+  const unfinished = report.jobs.length === 0 ? 'the jobs' : `${t.unfinished} of ${plural(report.jobs.length, 'job')}`;
+  const follow = report.followCommand ? `; follow them with '${report.followCommand}'` : '';
+  const message = `--timeout of ${limit} elapsed with ${unfinished} unfinished: they keep running on the server${follow}`;
+  return `::error title=${escapeProperty('qgjob timed out')}::${escapeData(message)}`;
+}
+
+/** One annotation (`::error` or `::warning`) without a file, titled. */
+export function annotation(level: 'error' | 'warning', title: string, message: string): string {
+  return `::${level} title=${escapeProperty(title)}::${escapeData(message)}`;
+}
+
+/** The summary and the outputs appended to their files. */
+export async function appendReport(github: GitHub, report: Report, write: Write = writeErr): Promise<void> {
   if (github.summaryFile) await append(github.summaryFile, summaryMarkdown(report), 'job summary', write);
   if (github.outputFile) await append(github.outputFile, outputText(report), 'step outputs', write);
+}
+
+/** Annotations on stderr (failed tests, an elapsed --timeout), then the summary and the outputs appended to their files. */
+export async function reportToGitHub(github: GitHub, report: Report, write: Write = writeErr): Promise<void> {
+  const annotations = annotationLines(report.jobs);
+  const timeout = timeoutAnnotation(report);
+  if (timeout) annotations.push(timeout);
+  if (annotations.length > 0) write(`${annotations.join('\n')}\n`);
+  await appendReport(github, report, write);
 }

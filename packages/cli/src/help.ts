@@ -36,8 +36,11 @@ export const GITHUB = `In GitHub Actions (GITHUB_ACTIONS=true), submit --wait an
   - fold the progress lines into one log group
   - annotate each failed, errored or cancelled test (::error lines, on stderr)
   - append a Markdown table of the jobs to the file $GITHUB_STEP_SUMMARY names
-  - append the outputs submission-id, passed, failed, errored, cancelled, unfinished,
-    total, timed-out and junit to the file $GITHUB_OUTPUT names
+  - append the outputs submission-id (when the jobs are one submission's), passed, failed,
+    errored, cancelled, unfinished, total, timed-out and junit to the file $GITHUB_OUTPUT names
+  - annotate an elapsed --timeout (::error)
+  - on a cancelled run (SIGINT, SIGTERM), cancel the unfinished jobs before exiting 130
+    (--no-cancel-on-interrupt leaves them running)
   stdout (also with --json) and the exit codes stay the same.`;
 
 export const BUNDLE_LIMIT = `${BUNDLE_MAX_BYTES / (1024 * 1024)} MiB of files`;

@@ -3,6 +3,7 @@
  * code, so `--help` stays instant; `dispatch` imports the chosen command on demand.
  */
 import { Command, CommanderError } from 'commander';
+import { defineRerun, INTERRUPT_HELP, withInterruptOptions } from './commands/definitions.js';
 import { UsageError } from './errors.js';
 import {
   BUNDLE_LIMIT,
@@ -107,6 +108,8 @@ interface Act {
   extra?: Record<string, unknown>;
   /** Names for the command's arguments, in order (`file`). */
   args?: readonly string[];
+  /** What a missing required flag's message ends with, instead of HINTS. */
+  hint?: string;
 }
 
 /** The action of a command: its options (with the global ones), checked for required flags, dispatched. */
@@ -118,7 +121,7 @@ function act(command: Command, name: CommandName, dispatch: Dispatch, how: Act =
     const options = { ...optionsOf(self), ...how.extra };
     for (const [i, key] of (how.args ?? []).entries()) options[key] = args[i];
     const needed = how.relax ? how.relax(options, required) : required;
-    checkRequired(options, needed, HINTS[name] ?? `see '${pathOf(self)} --help'`);
+    checkRequired(options, needed, how.hint ?? HINTS[name] ?? `see '${pathOf(self)} --help'`);
     return dispatch(name, options);
   });
 }
@@ -166,6 +169,7 @@ export function buildProgram(dispatch: Dispatch): Command {
       `\n${examples(
         'qgjob submit --org-id=qualgent --app-version-id=xyz123 --test=tests/onboarding.spec.js',
         "qgjob submit --org-id=qualgent --app-version-id=xyz123 --test='tests/**/*.spec.js' --wait",
+        'qgjob rerun --submission-id=sub_456 --failed --wait',
         'qgjob status --job-id=job_123',
         'qgjob logs --job-id=job_123 --follow',
         'qgjob artifacts --job-id=job_123',
@@ -181,30 +185,32 @@ export function buildProgram(dispatch: Dispatch): Command {
 
   act(
     withGlobals(
-      program
-        .command('submit')
-        .description('Queue one job per test file for an app version; optionally wait for the results.')
-        .option('--org-id <org>', 'tenant id, e.g. qualgent')
-        .option('--app-version-id <id>', 'the build of the app under test, e.g. xyz123')
-        .option('--test <path>', 'test file, or a quoted glob expanded here; repeat for more', collect)
-        .option('--target <target>', 'emulator, device or browserstack', 'emulator')
-        .option(
-          '--priority <priority>',
-          '0-9 or low (2), normal (5), high (8), urgent (9); higher runs first (default: 5)',
-        )
-        .option('--max-retries <n>', 'extra runs when the test itself fails, 0-5 (default: 0)')
-        .option('--wait', 'wait until every job finished; exit 1 if one failed, errored or was cancelled')
-        .option(
-          '--timeout <duration>',
-          'give up waiting after this long (exit 5): 90s, 30m, 1h30m, 500ms; implies --wait',
-        )
-        .option('--junit <file>', 'write JUnit XML results to FILE; implies --wait')
-        .option(
-          '--bundle-root <dir>',
-          'bundle every file under DIR (not node_modules/, .git/, .qgjob/, .env*, .npmrc) instead of only the tests and project files; must hold every test',
-        )
-        .option('--no-bundle', 'upload no test sources: agents run their own copy of the tests')
-        .option('--dry-run', 'list the files the bundle would hold, with sizes, and submit nothing'),
+      withInterruptOptions(
+        program
+          .command('submit')
+          .description('Queue one job per test file for an app version; optionally wait for the results.')
+          .option('--org-id <org>', 'tenant id, e.g. qualgent')
+          .option('--app-version-id <id>', 'the build of the app under test, e.g. xyz123')
+          .option('--test <path>', 'test file, or a quoted glob expanded here; repeat for more', collect)
+          .option('--target <target>', 'emulator, device or browserstack', 'emulator')
+          .option(
+            '--priority <priority>',
+            '0-9 or low (2), normal (5), high (8), urgent (9); higher runs first (default: 5)',
+          )
+          .option('--max-retries <n>', 'extra runs when the test itself fails, 0-5 (default: 0)')
+          .option('--wait', 'wait until every job finished; exit 1 if one failed, errored or was cancelled')
+          .option(
+            '--timeout <duration>',
+            'give up waiting after this long (exit 5): 90s, 30m, 1h30m, 500ms; implies --wait',
+          )
+          .option('--junit <file>', 'write JUnit XML results to FILE; implies --wait')
+          .option(
+            '--bundle-root <dir>',
+            'bundle every file under DIR (not node_modules/, .git/, .qgjob/, .env*, .npmrc) instead of only the tests and project files; must hold every test',
+          )
+          .option('--no-bundle', 'upload no test sources: agents run their own copy of the tests')
+          .option('--dry-run', 'list the files the bundle would hold, with sizes, and submit nothing'),
+      ),
     )
       .addHelpText(
         'before',
@@ -234,6 +240,8 @@ instead (run qgjob from inside DIR; test paths stay relative to the current dire
 .env* and .npmrc files are never bundled. When no test path is a file here, nothing is
 bundled and the agents run their own copy, as with --no-bundle.
 
+${INTERRUPT_HELP}
+
 ${GITHUB}
 
 ${EXIT_CODES}`,
@@ -247,6 +255,13 @@ ${EXIT_CODES}`,
         options.dryRun === true ? required.filter(([flag]) => flag === '--test') : required,
     },
   );
+
+  // Dispatched to submit's module, which re-runs through submit's own code.
+  act(defineRerun(program), 'submit', dispatch, {
+    required: [['--submission-id']],
+    extra: { rerun: true },
+    hint: "use the id qgjob submit printed, or find ids with 'qgjob list'",
+  });
 
   act(
     withGlobals(
@@ -282,13 +297,15 @@ JSON (--json): the job as the server returns it: {"id", "status", "org_id", "app
 
   act(
     withGlobals(
-      program
-        .command('wait')
-        .description('Wait until jobs finish; exit 0 when every one passed, 1 otherwise.')
-        .option('--job-id <id>', 'a job to wait for; repeat for more', collect)
-        .option('--submission-id <id>', 'wait for every job of this submission')
-        .option('--timeout <duration>', 'give up after this long (exit 5): 90s, 30m, 1h30m, 500ms')
-        .option('--junit <file>', 'write JUnit XML results to FILE'),
+      withInterruptOptions(
+        program
+          .command('wait')
+          .description('Wait until jobs finish; exit 0 when every one passed, 1 otherwise.')
+          .option('--job-id <id>', 'a job to wait for; repeat for more', collect)
+          .option('--submission-id <id>', 'wait for every job of this submission')
+          .option('--timeout <duration>', 'give up after this long (exit 5): 90s, 30m, 1h30m, 500ms')
+          .option('--junit <file>', 'write JUnit XML results to FILE'),
+      ),
     )
       .addHelpText(
         'before',
@@ -300,7 +317,7 @@ JSON (--json): the job as the server returns it: {"id", "status", "org_id", "app
       )
       .addHelpText(
         'after',
-        `\nJSON (--json): {"jobs": [final job states], "summary": {...}}, i.e.\n  ${RESULTS_JSON.replace('"results": ', '')}\n\n${GITHUB}\n\n${EXIT_CODES}`,
+        `\nJSON (--json): {"jobs": [final job states], "summary": {...}}, i.e.\n  ${RESULTS_JSON.replace('"results": ', '')}\n\n${INTERRUPT_HELP}\n\n${GITHUB}\n\n${EXIT_CODES}`,
       ),
     'wait',
     dispatch,

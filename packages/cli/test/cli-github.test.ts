@@ -100,17 +100,18 @@ describe('qgjob in GitHub Actions', () => {
     });
   });
 
-  it('wait --job-id: no submission id in the outputs; passes with exit 0', async () => {
+  it('wait --job-id: the submission of the job in the outputs; passes with exit 0', async () => {
     const submitted = await runCli([...SUBMIT, '--app-version-id=gh2', '--test=tests/a.spec.js', '--json'], {
       env: env(false),
     });
-    const jobId = JSON.parse(submitted.stdout).jobs[0].id as string;
+    const doc = JSON.parse(submitted.stdout);
+    const jobId = doc.jobs[0].id as string;
     const r = await runCli(['wait', `--job-id=${jobId}`], { env: env() });
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/1 passed, 0 failed, 0 errored, 0 cancelled/);
     expect(r.stderr).not.toContain('::error');
     expect(r.stderr).toMatch(/^::group::qgjob: waiting for 1 job\n[\s\S]*::endgroup::\n$/);
-    expect(outputs()).toMatchObject({ 'submission-id': '', passed: '1', total: '1', junit: '' });
+    expect(outputs()).toMatchObject({ 'submission-id': doc.submission_id, passed: '1', total: '1', junit: '' });
     expect(readFileSync(summaryFile, 'utf8')).toMatch(/^### ✅ qgjob: 1 passed\n\nSubmission `sub_\d+` · /);
   });
 
@@ -122,7 +123,24 @@ describe('qgjob in GitHub Actions', () => {
     const r = await runCli(['wait', `--submission-id=${id}`, '--timeout=300ms'], { env: env() });
     expect(r.code).toBe(5);
     expect(outputs()).toMatchObject({ 'submission-id': id, unfinished: '1', 'timed-out': 'true', total: '1' });
+    expect(r.stderr).toContain(
+      `::error title=qgjob timed out::--timeout of 300ms elapsed with 1 of 1 job unfinished: they keep running on the server; follow them with 'qgjob wait --submission-id=${id}'\n`,
+    );
     expect(readFileSync(summaryFile, 'utf8')).toContain('--timeout elapsed with 1 job unfinished');
+  });
+
+  it('wait --job-id of jobs of several submissions: no submission-id output', async () => {
+    const ids: string[] = [];
+    for (const app of ['gh5', 'gh6']) {
+      const submitted = await runCli([...SUBMIT, `--app-version-id=${app}`, '--test=tests/b.spec.js', '--json'], {
+        env: env(false),
+      });
+      ids.push(JSON.parse(submitted.stdout).jobs[0].id as string);
+    }
+    const r = await runCli(['wait', ...ids.map((id) => `--job-id=${id}`)], { env: env() });
+    expect(r.code).toBe(0);
+    expect(outputs()).not.toHaveProperty('submission-id');
+    expect(outputs()).toMatchObject({ passed: '2', total: '2' });
   });
 
   it('without GITHUB_ACTIONS=true: no workflow commands and no files written', async () => {

@@ -7,6 +7,10 @@
  * Blobs (HEAD/PUT /v1/blobs/{sha256}) are kept by content, checked against their hash; an
  * app build registered by URL (POST /v1/apps) is "fetched" as the bytes of the URL itself,
  * and a URL containing `unreachable` fails to fetch.
+ * `waitingReads` plays an older or odd server for the CLI's waiting reads (`?wait=`): by
+ * default they are unknown (the param ignored, answers untagged); `tagged` sends an ETag but
+ * answers at once, ignoring If-None-Match and `wait`; `reject` tags too, and answers 400 naming
+ * `wait` to a read that sends it.
  */
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -37,6 +41,10 @@ export interface FakeServer {
   apps: Map<string, AppBuild>;
   /** Submit bodies received, in order. */
   submits: SubmitRequest[];
+  /** Job ids by submission id (a test may add its own, with jobs put into `jobs`). */
+  submissions: Map<string, string[]>;
+  /** How long POST /v1/jobs/{id}/cancel takes to answer; 0 by default. */
+  cancelDelayMs: number;
   close(): Promise<void>;
 }
 
@@ -93,7 +101,9 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
 
 const sha256 = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');
 
-export async function startFakeServer(options: { token?: string } = {}): Promise<FakeServer> {
+export async function startFakeServer(
+  options: { token?: string; waitingReads?: 'reject' | 'tagged' } = {},
+): Promise<FakeServer> {
   const jobs = new Map<string, Job>();
   const submissions = new Map<string, string[]>();
   const keys: string[] = [];
@@ -103,6 +113,7 @@ export async function startFakeServer(options: { token?: string } = {}): Promise
   const apps = new Map<string, AppBuild>();
   const submits: SubmitRequest[] = [];
   let seq = 0;
+  let tags = 0;
   /** Moves the job one step and logs the step. */
   const step = (job: Job, now: string) => {
     const before = job.status;
@@ -120,6 +131,10 @@ export async function startFakeServer(options: { token?: string } = {}): Promise
     if (options.token && req.headers.authorization !== `Bearer ${options.token}`) {
       return send(res, 401, { error: { code: 'unauthorized', message: 'missing or invalid token' } });
     }
+    if (options.waitingReads === 'reject' && url.searchParams.has('wait')) {
+      return send(res, 400, { error: { code: 'validation_failed', message: 'unknown field wait', field: 'wait' } });
+    }
+    if (options.waitingReads !== undefined && req.method === 'GET') res.setHeader('etag', `W/"${++tags}"`);
     const now = new Date().toISOString();
     const notFound = () => send(res, 404, { error: { code: 'not_found', message: 'not found' } });
     const param = (method: string, pattern: RegExp): string | undefined => {
@@ -266,6 +281,7 @@ export async function startFakeServer(options: { token?: string } = {}): Promise
       return send(res, 200, { jobs: page, next_cursor: start + limit < all.length ? String(start + limit) : null });
     }
     if (cancelId !== undefined) {
+      if (fake.cancelDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, fake.cancelDelayMs));
       const job = jobs.get(cancelId);
       if (!job) return notFound();
       // As the job-server does: an unfinished job (queued, assigned or running) ends cancelled,
@@ -326,6 +342,8 @@ export async function startFakeServer(options: { token?: string } = {}): Promise
     blobs,
     apps,
     submits,
+    submissions,
+    cancelDelayMs: 0,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -15,6 +15,7 @@ import {
   type Report,
   reportToGitHub,
   summaryMarkdown,
+  timeoutAnnotation,
 } from '../src/github.js';
 import type { Progress } from '../src/progress.js';
 import { jobOf, runOf } from './fixtures.js';
@@ -239,12 +240,19 @@ describe('outputText', () => {
     );
   });
 
-  it('leaves submission-id and junit empty when there are none', () => {
+  it('writes no submission-id when none is known, and leaves junit empty when there is none', () => {
     const text = outputText(report([], { submissionId: undefined, timedOut: true }));
-    expect(text).toContain('submission-id=\n');
+    expect(text).not.toContain('submission-id');
     expect(text).toContain('total=0\n');
     expect(text).toContain('timed-out=true\n');
     expect(text).toContain('junit=\n');
+  });
+
+  it('names the submission of `wait --job-id` when every job belongs to it, and none for several', () => {
+    const one = [job('a', { submission_id: 'sub_7' }), job('b', { submission_id: 'sub_7' })];
+    expect(outputText(report(one, { submissionId: undefined }))).toMatch(/^submission-id=sub_7\npassed=2\n/);
+    const two = [job('a', { submission_id: 'sub_7' }), job('b', { submission_id: 'sub_8' })];
+    expect(outputText(report(two, { submissionId: undefined }))).toMatch(/^passed=2\n/);
   });
 
   it('uses the multi-line form for a value with a line break', () => {
@@ -268,6 +276,24 @@ describe('reportToGitHub', () => {
     expect(out.join('')).toMatch(/^::error file=tests\/checkout\.spec\.js,line=12,title=qgjob failed::.*\n$/);
     expect(readFileSync(summaryFile, 'utf8')).toMatch(/^# earlier step\n### ❌ qgjob: 1 passed, 1 failed\n/);
     expect(readFileSync(outputFile, 'utf8')).toMatch(/^other=1\nsubmission-id=sub_1\npassed=1\nfailed=1\n/);
+  });
+
+  it('annotates an elapsed --timeout with an ::error naming how to follow the jobs', async () => {
+    const out: string[] = [];
+    const slow = job('slow', { status: 'running', runs: [run(1, { status: 'running', duration_ms: null })] });
+    await reportToGitHub(
+      { summaryFile: undefined, outputFile: undefined },
+      report([job('a'), slow], {
+        timedOut: true,
+        timeoutMs: 30 * 60_000,
+        followCommand: 'qgjob wait --submission-id=sub_1',
+      }),
+      (text) => out.push(text),
+    );
+    expect(out.join('')).toBe(
+      "::error title=qgjob timed out::--timeout of 30m00s elapsed with 1 of 2 jobs unfinished: they keep running on the server; follow them with 'qgjob wait --submission-id=sub_1'\n",
+    );
+    expect(timeoutAnnotation(report([job('a')]))).toBeUndefined();
   });
 
   it('turns a file it cannot write into a warning', async () => {

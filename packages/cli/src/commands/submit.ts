@@ -8,17 +8,18 @@ import { randomUUID } from 'node:crypto';
 import { ApiError } from '@qgjob/client';
 import { formatSize, LIMITS, type SubmitRequest, type SubmitResponse, submitErrors } from '@qgjob/protocol';
 import { type BundlePlan, type BundleWarning, type PackedBundle, packPlan, planBundle } from '../bundle.js';
-import { type Context, createContext, type GlobalOptions } from '../context.js';
+import { type Context, createContext } from '../context.js';
 import { durationFlag } from '../duration.js';
 import { UnsupportedError, UsageError } from '../errors.js';
 import { throwFieldErrors } from '../fields.js';
 import { parseIntegerFlag, parsePriority } from '../flags.js';
-import { afterWait, conclude, follow, printResults, resultsDocument } from '../follow.js';
+import { afterWait, conclude, printResults, resultsDocument } from '../follow.js';
 import { expandTests } from '../glob.js';
 import { colourWanted, makeStyle, printJson, type Style, table } from '../output.js';
 import { pollSubmission } from '../sources.js';
+import { followInterruptible, type InterruptOptions } from './interrupt.js';
 
-export interface SubmitOptions extends GlobalOptions {
+export interface SubmitOptions extends InterruptOptions {
   orgId?: string;
   appVersionId?: string;
   test?: string[];
@@ -33,6 +34,8 @@ export interface SubmitOptions extends GlobalOptions {
   bundleRoot?: string;
   /** --dry-run: bundle and list, upload and submit nothing. */
   dryRun?: boolean;
+  /** Set by `qgjob rerun`, which program.ts dispatches to this module. */
+  rerun?: boolean;
 }
 
 /** The bundle as the --json document reports it. */
@@ -250,9 +253,59 @@ function printSubmitted(ctx: Context, response: SubmitResponse): void {
   process.stdout.write(`${table(['JOB', 'STATUS', 'TEST'], rows, ctx.out)}\n`);
 }
 
-export async function run(options: SubmitOptions, signal: AbortSignal): Promise<number> {
+/** Whether to wait, and for how long: --wait, or implied by --timeout or --junit. */
+export function waitPlan(options: SubmitOptions): { wait: boolean; timeoutMs: number | undefined } {
   const timeoutMs = options.timeout === undefined ? undefined : durationFlag('--timeout', options.timeout);
-  const wait = options.wait === true || timeoutMs !== undefined || options.junit !== undefined;
+  return { wait: options.wait === true || timeoutMs !== undefined || options.junit !== undefined, timeoutMs };
+}
+
+/**
+ * What submit and rerun share once the request is built: submit once (idempotently), print
+ * the submission, and with --wait follow it to its end. `extra` is added to the --json
+ * document; `afterSubmit` runs once the server took the submission.
+ */
+export async function submitAndFollow(
+  ctx: Context,
+  options: SubmitOptions,
+  body: SubmitRequest,
+  extra: Record<string, unknown>,
+  afterSubmit?: () => void,
+): Promise<number> {
+  const { wait, timeoutMs } = waitPlan(options);
+  const response = await ctx.client.submit(body, { idempotencyKey: randomUUID() });
+  afterSubmit?.();
+  const followCommand = `qgjob wait --submission-id=${response.submission_id}`;
+
+  if (!wait) {
+    if (ctx.json) printJson({ ...response, ...extra });
+    else {
+      printSubmitted(ctx, response);
+      process.stderr.write(`follow with: ${followCommand}\n`);
+    }
+    return 0;
+  }
+
+  if (!ctx.json) printSubmitted(ctx, response);
+  const ids = response.jobs.map((job) => job.id);
+  const poll = pollSubmission(ctx.client, response.submission_id, ids);
+  const watch = { submissionId: response.submission_id, jobIds: ids, followCommand };
+  const result = await followInterruptible(ctx, options, poll, timeoutMs, watch);
+  await afterWait(ctx, result, {
+    junit: options.junit,
+    suites: (jobs) => [{ name: response.submission_id, jobs }],
+    submissionId: response.submission_id,
+    timeoutMs,
+    followCommand,
+  });
+  if (ctx.json) printJson({ ...response, ...extra, results: resultsDocument(result) });
+  else printResults(ctx, result);
+  return conclude(result, timeoutMs, followCommand);
+}
+
+export async function run(options: SubmitOptions, signal: AbortSignal): Promise<number> {
+  // `qgjob rerun` is dispatched here: it shares everything after the request is built.
+  if (options.rerun === true) return (await import('./rerun.js')).rerun(options, signal);
+  waitPlan(options);
   const body = await buildRequest(options);
   const { plan, packed } = await prepareBundle(options, testsOf(body));
   // Before any client exists: a dry run needs no server, not even a valid --server.
@@ -269,29 +322,8 @@ export async function run(options: SubmitOptions, signal: AbortSignal): Promise<
       process.stderr.write(`bundle ${bundle.sha256.slice(0, 12)}: ${files}, ${formatSize(bundle.bytes)}, ${state}\n`);
     }
   }
-  const response = await ctx.client.submit(body, { idempotencyKey: randomUUID() });
-  // After the submit, so that a failed one ends with its error alone.
-  if (plan?.kind === 'skip') process.stderr.write(`note: ${plan.note}\n`);
-  const followCommand = `qgjob wait --submission-id=${response.submission_id}`;
-
-  if (!wait) {
-    if (ctx.json) printJson({ ...response, bundle });
-    else {
-      printSubmitted(ctx, response);
-      process.stderr.write(`follow with: ${followCommand}\n`);
-    }
-    return 0;
-  }
-
-  if (!ctx.json) printSubmitted(ctx, response);
-  const ids = response.jobs.map((job) => job.id);
-  const result = await follow(ctx, pollSubmission(ctx.client, response.submission_id, ids), timeoutMs);
-  await afterWait(ctx, result, {
-    junit: options.junit,
-    suites: (jobs) => [{ name: response.submission_id, jobs }],
-    submissionId: response.submission_id,
+  // The note after the submit, so that a failed one ends with its error alone.
+  return submitAndFollow(ctx, options, body, { bundle }, () => {
+    if (plan?.kind === 'skip') process.stderr.write(`note: ${plan.note}\n`);
   });
-  if (ctx.json) printJson({ ...response, bundle, results: resultsDocument(result) });
-  else printResults(ctx, result);
-  return conclude(result, timeoutMs, followCommand);
 }

@@ -1,13 +1,14 @@
 /** `qgjob wait`: follow jobs until they finish; the exit code says whether they all passed. */
-import { createContext, type GlobalOptions } from '../context.js';
+import { createContext } from '../context.js';
 import { durationFlag } from '../duration.js';
 import { UsageError } from '../errors.js';
-import { afterWait, conclude, follow, printResults, resultsDocument } from '../follow.js';
+import { afterWait, conclude, printResults, resultsDocument } from '../follow.js';
 import { suitesBySubmission } from '../junit.js';
 import { printJson } from '../output.js';
 import { pollJobs, pollSubmission } from '../sources.js';
+import { followInterruptible, type InterruptOptions } from './interrupt.js';
 
-export interface WaitOptions extends GlobalOptions {
+export interface WaitOptions extends InterruptOptions {
   jobId?: string[];
   submissionId?: string;
   timeout?: string;
@@ -35,11 +36,15 @@ export async function run(options: WaitOptions, signal: AbortSignal): Promise<nu
       ? `qgjob wait --submission-id=${options.submissionId}`
       : `qgjob wait ${jobIds.map((id) => `--job-id=${id}`).join(' ')}`;
 
-  const result = await follow(ctx, poll, timeoutMs);
+  const watch = { submissionId: options.submissionId, jobIds, followCommand };
+  const result = await followInterruptible(ctx, options, poll, timeoutMs, watch);
   await afterWait(ctx, result, {
     junit: options.junit,
     suites: suitesBySubmission,
+    // For --job-id: the submission of the jobs when they are all one's (github.ts).
     submissionId: options.submissionId,
+    timeoutMs,
+    followCommand,
   });
   if (ctx.json) printJson(resultsDocument(result));
   else printResults(ctx, result);
