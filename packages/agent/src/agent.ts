@@ -19,7 +19,7 @@ import { ApiError, isTransient, QgjobClient } from '@qgjob/client';
 import type { DeviceSpec, RegisterRequest, RegisterResponse } from '@qgjob/protocol';
 import { runBatch } from './batch-runner.js';
 import { BrowserStackApi, credentialsFromEnv } from './browserstack.js';
-import { ArtifactCache } from './cache.js';
+import { ArtifactCache } from './cache/index.js';
 import { type AgentConfig, agentName, createExecutor, DEFAULTS, defaultCacheDir } from './config.js';
 import { describe, ForcedStopError, RegisterRejectedError, ShutdownError } from './errors.js';
 import { resolveAppPath } from './executors/app-path.js';

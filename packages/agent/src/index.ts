@@ -15,7 +15,7 @@ export {
   credentialsFromEnv,
   DEFAULT_BROWSERSTACK_API,
 } from './browserstack.js';
-export { ArtifactCache, CacheError, type CacheOptions } from './cache.js';
+export { ArtifactCache, CacheError, type CacheOptions } from './cache/index.js';
 export { type AgentConfig, createExecutor, DEFAULTS, defaultCacheDir, EXECUTORS, type ExecutorName } from './config.js';
 export * from './errors.js';
 export { DEFAULT_APP_PATH, resolveAppPath } from './executors/app-path.js';

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import type { QgjobClient } from '@qgjob/client';
 import type { Batch, BatchApp, BatchJob } from '@qgjob/protocol';
 import type { BrowserStackApi } from './browserstack.js';
-import { type ArtifactCache, CacheError, type CacheErrorCode } from './cache.js';
+import { type ArtifactCache, CacheError, type CacheErrorCode } from './cache/index.js';
 import { describe } from './errors.js';
 import type { OutputSink } from './executors/types.js';
 import type { Logger } from './log.js';

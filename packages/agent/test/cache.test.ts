@@ -23,7 +23,7 @@ import { dirname, join, resolve } from 'node:path';
 import { packBundle } from '@qgjob/bundle';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileEntry, tarGz } from '../../../tests/helpers/raw-tar.js';
-import { ArtifactCache, CacheError, type CacheOptions, slotKey } from '../src/cache.js';
+import { ArtifactCache, CacheError, type CacheOptions, slotKey } from '../src/cache/index.js';
 import type { LogFields, Logger } from '../src/log.js';
 import { sleep } from '../src/sleep.js';
 import { neverAborted, tempDir, writeScript } from './fakes.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Batch, BrowserStackAppResponse, BrowserStackAppResult } from '@qgjob/protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { BrowserStackApi } from '../src/browserstack.js';
-import { type ArtifactCache, CacheError } from '../src/cache.js';
+import { type ArtifactCache, CacheError } from '../src/cache/index.js';
 import { silentLogger } from '../src/log.js';
 import { Provisioner } from '../src/provision.js';
 

@@ -22,16 +22,21 @@ export function runOutcome(result: ProcessResult, options: OutcomeOptions): RunO
   if (end.kind === 'exit' && end.code === 0) return { status: 'passed', duration_ms };
   const problem = infrastructureProblem(result, options);
   if (problem) return { status: 'errored', duration_ms, error: withOutput(problem, output) };
-  const code = end.kind === 'exit' ? end.code : -1;
-  return { status: 'failed', duration_ms, error: withOutput(`${options.what} exited with code ${code}`, output) };
+  return { status: 'failed', duration_ms, error: withOutput(failureMessage(result, options), output) };
 }
 
 export function installOutcome(result: ProcessResult, options: OutcomeOptions): InstallOutcome {
   const { end, output, duration_ms } = result;
   if (end.kind === 'exit' && end.code === 0) return { ok: true, duration_ms };
-  const problem =
-    infrastructureProblem(result, options) ?? `${options.what} exited with code ${end.kind === 'exit' ? end.code : -1}`;
-  return { ok: false, duration_ms, error: withOutput(problem, output) };
+  return { ok: false, duration_ms, error: withOutput(failureMessage(result, options), output) };
+}
+
+/** What went wrong with a process that did not exit 0, in one sentence naming `options.what`. */
+export function failureMessage(result: ProcessResult, options: OutcomeOptions): string {
+  const { end } = result;
+  return (
+    infrastructureProblem(result, options) ?? `${options.what} exited with code ${end.kind === 'exit' ? end.code : -1}`
+  );
 }
 
 function infrastructureProblem(result: ProcessResult, options: OutcomeOptions): string | undefined {
