@@ -257,6 +257,13 @@ async function checkBlackHole(db: Queryable, statuses: Record<string, number>, w
     `SELECT count(*)::int AS n FROM batches b JOIN devices d ON d.id = b.device_id WHERE d.name = $1`,
     [BLACK_HOLE],
   );
+  // A batch still leased when the run ends has not failed yet: its lease has not expired.
+  const ended = await count(
+    db,
+    `SELECT count(*)::int AS n FROM batches b JOIN devices d ON d.id = b.device_id
+      WHERE d.name = $1 AND b.finished_at IS NOT NULL`,
+    [BLACK_HOLE],
+  );
   const quarantines = await count(db, 'SELECT coalesce(max(quarantines), 0)::int AS n FROM devices WHERE name = $1', [
     BLACK_HOLE,
   ]);
@@ -273,9 +280,9 @@ async function checkBlackHole(db: Queryable, statuses: Record<string, number>, w
     },
     {
       name: 'the black-hole device was quarantined and leased few batches',
-      // Quarantined once it failed K batches in a row; a short run may end before it gets K.
-      ok: leased <= bound && (leased < QUARANTINE_AFTER || quarantines >= 1),
-      detail: `${leased} batches leased (bound ${bound}: ${QUARANTINE_AFTER} then ${probes} probe(s)), quarantined ${quarantines} time(s)`,
+      // Quarantined once K of its batches failed in a row; a short run may end before K did.
+      ok: leased <= bound && (ended < QUARANTINE_AFTER || quarantines >= 1),
+      detail: `${leased} batches leased, ${ended} of them ended (bound ${bound}: ${QUARANTINE_AFTER} then ${probes} probe(s)), quarantined ${quarantines} time(s)`,
     },
   ];
 }
