@@ -37,11 +37,19 @@ echo "1 passed"
   process.env.PATH = `${bin}:${originalPath}`;
   process.env.QGJOB_TOKEN = 'secret-token';
 });
-afterAll(() => {
+afterAll(async () => {
   process.env.PATH = originalPath;
   delete process.env.QGJOB_TOKEN;
   dir.remove();
+  // Each run's output folder is the caller's to discard, as the batch runner does.
+  await Promise.all(outcomes.map((o) => o.artifacts?.discard()));
 });
+
+const outcomes: { artifacts?: { discard(): Promise<void> } }[] = [];
+function kept<T extends { artifacts?: { discard(): Promise<void> } }>(outcome: T): T {
+  outcomes.push(outcome);
+  return outcome;
+}
 
 const executor = (testTimeoutMs = 10_000) =>
   new AppwrightExecutor({
@@ -58,7 +66,7 @@ const job = (path: string) => ({ id: `job-${path}`, test_path: path, priority: 5
 
 describe('appwright executor', () => {
   it('runs npx appwright test with --project as two arguments, in the workdir, with the batch in env', async () => {
-    const outcome = await executor().run(job('tests/login.spec.js'), ctx, neverAborted);
+    const outcome = kept(await executor().run(job('tests/login.spec.js'), ctx, neverAborted));
     expect(outcome.status).toBe('passed');
     const argv = readFileSync(join(log, 'login.spec.js.argv'), 'utf8').trim().split('\n');
     expect(argv.slice(0, 9)).toEqual([
@@ -101,33 +109,33 @@ describe('appwright executor', () => {
       installTimeoutMs: 1000,
       localParallel: true,
     });
-    await custom.run(job('tests/project.spec.js'), ctx, neverAborted);
+    kept(await custom.run(job('tests/project.spec.js'), ctx, neverAborted));
     const argv = readFileSync(join(log, 'project.spec.js.argv'), 'utf8').trim().split('\n');
     expect(argv.slice(3, 5)).toEqual(['--project', 'android-pixel']);
   });
 
   it("takes a failed test's verdict, message and location from the report, not the exit code", async () => {
-    const outcome = await executor().run(job('tests/fail.spec.js'), ctx, neverAborted);
+    const outcome = kept(await executor().run(job('tests/fail.spec.js'), ctx, neverAborted));
     expect(outcome.status).toBe('failed');
     expect(outcome.error).toBe('Error: expect(button).toBeVisible() failed\n    at tests/fail.spec.js:9:7');
   });
 
   it('maps an exit without any test result to errored, with the end of the output', async () => {
-    const outcome = await executor().run(job('tests/noreport.spec.js'), ctx, neverAborted);
+    const outcome = kept(await executor().run(job('tests/noreport.spec.js'), ctx, neverAborted));
     expect(outcome.status).toBe('errored');
     expect(outcome.error).toContain('exited with code 1 before any test result');
     expect(outcome.error).toContain('cannot be overridden');
   });
 
   it('maps a death by signal to errored', async () => {
-    const outcome = await executor().run(job('tests/crash.spec.js'), ctx, neverAborted);
+    const outcome = kept(await executor().run(job('tests/crash.spec.js'), ctx, neverAborted));
     expect(outcome.status).toBe('errored');
     expect(outcome.error).toContain('SIGSEGV');
   });
 
   it('kills the whole process group on timeout and reports errored', async () => {
     const started = Date.now();
-    const outcome = await executor(500).run(job('tests/slow.spec.js'), ctx, neverAborted);
+    const outcome = kept(await executor(500).run(job('tests/slow.spec.js'), ctx, neverAborted));
     expect(outcome.status).toBe('errored');
     expect(outcome.error).toContain('timed out');
     expect(Date.now() - started).toBeLessThan(5000);
@@ -139,7 +147,7 @@ describe('appwright executor', () => {
   it('kills the test when the signal aborts', async () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(new Error('agent shutting down')), 300);
-    const outcome = await executor().run(job('tests/slow2.spec.js'), ctx, controller.signal);
+    const outcome = kept(await executor().run(job('tests/slow2.spec.js'), ctx, controller.signal));
     expect(outcome.status).toBe('errored');
     expect(outcome.error).toContain('agent shutting down');
     const child = Number(readFileSync(join(log, 'slow2.spec.js.child'), 'utf8'));
@@ -150,7 +158,7 @@ describe('appwright executor', () => {
     const empty = tempDir();
     process.env.PATH = empty.path;
     try {
-      const outcome = await executor().run(job('tests/login.spec.js'), ctx, neverAborted);
+      const outcome = kept(await executor().run(job('tests/login.spec.js'), ctx, neverAborted));
       expect(outcome.status).toBe('errored');
       expect(outcome.error).toMatch(/could not start npx appwright: .*ENOENT/);
     } finally {

@@ -17,6 +17,7 @@
  * must reach an Appium of its own.
  */
 import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { BatchJob } from '@qgjob/protocol';
 import { type AppiumServer, startAppium } from '../appwright/appium-server.js';
@@ -203,6 +204,10 @@ export class AppwrightExecutor implements Executor {
           };
       }
       return { status: outcome.status, duration_ms: result.duration_ms, error: outcome.error, artifacts };
+    } catch (error) {
+      // No outcome carries the folder away to be discarded: remove it here.
+      await rm(folder.root, { recursive: true, force: true });
+      throw error;
     } finally {
       await route?.detach();
     }
