@@ -19,6 +19,7 @@ import {
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { AppError } from '../errors.js';
 import { allow, sameOrg } from '../http/auth.js';
+import { etagOf, matchesTag } from '../http/etag.js';
 import { untilGone } from '../http/hang-up.js';
 import { errorResponses } from '../http/responses.js';
 import { orgScope } from '../services/auth.js';
@@ -37,12 +38,17 @@ async function heldAnswer<T>(
   polls: LongPolls,
   reply: FastifyReply,
   shutdown: AbortSignal,
-  request: Omit<HoldRequest<T>, 'signal'>,
+  request: Omit<HoldRequest<T>, 'signal' | 'current'> & { ifNoneMatch: string | undefined },
 ): Promise<T | FastifyReply> {
   const gone = untilGone(reply, shutdown);
   try {
-    const held = await polls.hold({ ...request, signal: gone.signal });
-    reply.header('etag', held.etag);
+    const { ifNoneMatch, ...read } = request;
+    const held = await polls.hold({
+      ...read,
+      current: (doc) => matchesTag(ifNoneMatch, etagOf(doc)),
+      signal: gone.signal,
+    });
+    reply.header('etag', etagOf(held.doc));
     reply.header('cache-control', 'no-cache');
     if (held.changed) return held.doc;
     // Sent explicitly: an async handler resolving to nothing would leave the reply open.
