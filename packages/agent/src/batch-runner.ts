@@ -22,21 +22,21 @@
  *
  * Output rides in the reports as it is produced (LogShipper in carrier mode): a job's output
  * goes with or after its start and with or before its finish, so a finished job's log is
- * complete, and a short test's start, output and finish cost one request; what the test left (screenshots, videos, traces) is uploaded before the finish
- * too. The install's output (its last 16 KiB) goes with the first job started, the run the
- * server marks `app_installed`; a failed install has no run, and its output stays only in
- * the error. The agent adds a line of its own (stream `agent`) as each test starts and ends.
+ * complete, and a short test's start, output and finish cost one request; what the test
+ * left (screenshots, videos, traces) is uploaded before the finish too. The install's output
+ * and the agent's own lines are the RunLog's (run-log.ts); a failed install has no run, and
+ * its output stays only in the error.
  */
 import type { QgjobClient } from '@qgjob/client';
 import type { Batch, BatchJob, DeviceSpec } from '@qgjob/protocol';
 import { type PutArtifact, uploadArtifacts } from './artifact-upload.js';
-import { formatDuration } from './duration.js';
 import { describe, JobCancelledError } from './errors.js';
 import type { ExecContext, Executor, OutputSink, Prepared, RunOutcome } from './executors/types.js';
 import type { Logger } from './log.js';
 import { LogShipper } from './log-shipper.js';
 import type { Provisioned } from './provision.js';
 import { Reporter } from './reporter.js';
+import { firstLine, RunLog } from './run-log.js';
 
 export interface BatchRunnerOptions {
   /** Without `sendLogs`, run output is not shipped; without `putRunArtifact`, artifacts are not kept. */
@@ -80,8 +80,6 @@ const never = new AbortController().signal;
  * takes effect one test later, within a second.
  */
 const ASK_BEFORE_NEXT_MS = 1_000;
-/** The end of an install's output, kept for the first run's log. */
-const INSTALL_TAIL_CHARS = 16 * 1024;
 
 export function runBatch(batch: Batch, options: BatchRunnerOptions): Promise<BatchSummary> {
   return new BatchRun(batch, options).run();
@@ -100,14 +98,13 @@ export class BatchRun {
   private readonly force: AbortSignal;
   private readonly reporter: Reporter;
   private readonly shipper: LogShipper | undefined;
+  private readonly runLog: RunLog | undefined;
   /** Kill the running test: grace elapsed, forced, or the lease was lost. */
   private readonly stop: AbortSignal;
   private readonly ctx: ExecContext;
   private running: { job: BatchJob; cancel: AbortController } | undefined;
   private provisioned: Provisioned | undefined;
   private device: Extract<Prepared, { ok: true }> | undefined;
-  private installOutput = '';
-  private installCut = 0;
 
   constructor(
     private readonly batch: Batch,
@@ -152,6 +149,7 @@ export class BatchRun {
         })
       : undefined;
     if (this.shipper) this.reporter.carry(this.shipper);
+    this.runLog = this.shipper && new RunLog(this.shipper, batch, options.device);
     this.stop = AbortSignal.any([options.kill ?? never, this.force, this.reporter.lostSignal]);
     this.ctx = { batch, device: options.device, appPath: options.appPath(batch) };
   }
@@ -189,7 +187,7 @@ export class BatchRun {
   /** Provision, ready the device, install. */
   private async setUp(): Promise<Step> {
     const { batch, options, ctx } = this;
-    const keep = this.shipper ? this.keepInstallOutput : undefined;
+    const keep = this.runLog?.keepInstallOutput;
     this.provisioned = options.provision ? await options.provision(batch, this.stop, keep) : undefined;
     if (this.dropped) return 'drop';
     if (this.stop.aborted) return 'end';
@@ -238,14 +236,6 @@ export class BatchRun {
     return 'go';
   }
 
-  private readonly keepInstallOutput: OutputSink = (_stream, text) => {
-    this.installOutput += text;
-    if (this.installOutput.length > INSTALL_TAIL_CHARS) {
-      this.installCut += this.installOutput.length - INSTALL_TAIL_CHARS;
-      this.installOutput = this.installOutput.slice(-INSTALL_TAIL_CHARS);
-    }
-  };
-
   /** Every job of the batch errored (infrastructure) without running: the server records it; nothing to hand back. */
   private setupFailed(): void {
     this.summary.errored = this.batch.jobs.length;
@@ -274,7 +264,7 @@ export class BatchRun {
   }
 
   private async runJob(job: BatchJob, more: boolean): Promise<'next' | 'drop'> {
-    const { reporter, shipper, options } = this;
+    const { reporter, runLog, options } = this;
     reporter.push({ type: 'start', job_id: job.id });
     const bundleError = this.provisioned?.bundleErrorOf(job);
     if (bundleError) {
@@ -293,9 +283,9 @@ export class BatchRun {
       return 'next';
     }
     this.log.info('job started', { job: job.id, test: job.test_path });
-    this.openLog(job);
+    runLog?.open(job, reporter.flush());
     this.running = { job, cancel: new AbortController() };
-    const output: OutputSink | undefined = shipper && ((stream, text) => shipper.write(job.id, stream, text));
+    const output = runLog?.output(job.id);
     const jobCtx: ExecContext = { ...this.ctx, workdir: this.provisioned?.workdirOf(job) };
     const outcome = await options.executor.run(
       job,
@@ -311,19 +301,12 @@ export class BatchRun {
     }
     if (cancelled) {
       await outcome.artifacts?.discard().catch(() => {});
-      shipper?.discard(job.id);
+      runLog?.discard(job.id);
       this.log.info('job cancelled', { job: job.id });
       return 'next';
     }
     await this.keepArtifacts(job, outcome);
-    if (shipper) {
-      const why = outcome.status === 'passed' ? '' : `: ${firstLine(outcome.error) ?? 'no reason given'}`;
-      shipper.write(
-        job.id,
-        'agent',
-        `qgjob-agent: ${outcome.status} in ${formatDuration(outcome.duration_ms)}${why}\n`,
-      );
-    }
+    runLog?.ended(job.id, outcome);
     reporter.push({
       type: 'finish',
       job_id: job.id,
@@ -345,25 +328,6 @@ export class BatchRun {
     return 'next';
   }
 
-  /** The server keeps output only for a running run: hold it until the start is acknowledged. */
-  private openLog(job: BatchJob): void {
-    const { shipper, batch, options } = this;
-    if (!shipper) return;
-    shipper.open(job.id, this.reporter.flush());
-    if (this.installOutput) {
-      const cut =
-        this.installCut > 0 ? `[… the first ${this.installCut} characters of the install's output are not kept]\n` : '';
-      shipper.write(job.id, 'install', cut + this.installOutput);
-      this.installOutput = '';
-    }
-    const { device } = options;
-    shipper.write(
-      job.id,
-      'agent',
-      `qgjob-agent: run ${job.attempt} of ${job.test_path} on ${device.target}:${device.name} (batch ${batch.id})\n`,
-    );
-  }
-
   private async keepArtifacts(job: BatchJob, outcome: RunOutcome): Promise<void> {
     const { artifacts } = outcome;
     if (!artifacts) return;
@@ -375,8 +339,8 @@ export class BatchRun {
     // The server takes artifacts for a running run: its start must have arrived.
     await this.reporter.flush();
     const { uploaded, notes } = await uploadArtifacts(put, this.batch.id, job.id, artifacts);
-    for (const note of notes) this.shipper?.write(job.id, 'agent', `qgjob-agent: ${note}\n`);
-    if (uploaded > 0) this.shipper?.write(job.id, 'agent', `qgjob-agent: kept ${uploaded} artifact(s)\n`);
+    for (const note of notes) this.runLog?.note(job.id, note);
+    if (uploaded > 0) this.runLog?.note(job.id, `kept ${uploaded} artifact(s)`);
   }
 
   private async finish(unstarted: BatchJob[]): Promise<BatchSummary> {
@@ -396,8 +360,4 @@ export class BatchRun {
     this.log.warn('batch dropped', { reason: lost.aborted ? describe(lost.reason) : 'agent stopped' });
     return this.summary;
   }
-}
-
-function firstLine(text: string | undefined): string | undefined {
-  return text?.split('\n', 1)[0];
 }

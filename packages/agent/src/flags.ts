@@ -6,9 +6,16 @@ import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseServers } from '@qgjob/client';
-import { type DeviceSpec, parseSize, TARGETS, type Target } from '@qgjob/protocol';
+import {
+  type DeviceSpec,
+  type FlagWording,
+  parseDurationFlag,
+  parseIntFlag,
+  parseSizeFlag,
+  TARGETS,
+  type Target,
+} from '@qgjob/protocol';
 import { type AgentConfig, EXECUTORS, type ExecutorName } from './config.js';
-import { parseDuration } from './duration.js';
 import { UsageError } from './errors.js';
 import { APP_PATH_PLACEHOLDERS } from './executors/app-path.js';
 import { COMMAND_PLACEHOLDERS } from './executors/command.js';
@@ -52,7 +59,7 @@ const OPTIONS = {
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/;
 
 export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env): ParsedFlags {
-  let values: ReturnType<typeof parse>['values'];
+  let values: Values;
   try {
     ({ values } = parse(argv));
   } catch (error) {
@@ -80,34 +87,7 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
 
   const devices = parseDevices(values.device ?? []);
 
-  const executor = (values.executor ?? 'appwright') as ExecutorName;
-  if (!EXECUTORS.includes(executor)) {
-    throw new UsageError(`--executor must be one of ${EXECUTORS.join(', ')} (got ${JSON.stringify(values.executor)})`);
-  }
-  const only = (flag: keyof typeof OPTIONS, allowed: ExecutorName[]) => {
-    if (values[flag] !== undefined && !allowed.includes(executor)) {
-      throw new UsageError(
-        `--${flag} applies only to --executor=${allowed.join(' or ')} (the executor is ${executor})`,
-      );
-    }
-  };
-  only('command', ['command']);
-  only('project', ['appwright']);
-  only('local-parallel', ['appwright']);
-  only('appium-command', ['appwright']);
-  only('appium-port', ['appwright']);
-  only('adb', ['appwright']);
-  only('install-command', ['appwright', 'command']);
-  only('sim-test-ms', ['simulate']);
-  only('sim-install-ms', ['simulate']);
-  only('sim-fail', ['simulate']);
-  if (executor === 'command' && !values.command) {
-    throw new UsageError("--executor=command needs --command='TEMPLATE', e.g. --command='./run-test.sh {test_path}'");
-  }
-  if (values.command !== undefined) checkTemplate('--command', values.command, COMMAND_PLACEHOLDERS);
-  if (values['install-command'] !== undefined) {
-    checkTemplate('--install-command', values['install-command'], INSTALL_PLACEHOLDERS);
-  }
+  const executor = parseExecutor(values);
   const appPath = values['app-path'] ?? (env.QGJOB_APP_PATH || undefined);
   if (appPath !== undefined) checkTemplate('--app-path', appPath, APP_PATH_PLACEHOLDERS);
 
@@ -148,6 +128,41 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
     logLevel,
   };
   return { kind: 'run', config };
+}
+
+type Values = ReturnType<typeof parse>['values'];
+
+/** --executor, and the flags that go only with some executors (checked against it). */
+function parseExecutor(values: Values): ExecutorName {
+  const executor = (values.executor ?? 'appwright') as ExecutorName;
+  if (!EXECUTORS.includes(executor)) {
+    throw new UsageError(`--executor must be one of ${EXECUTORS.join(', ')} (got ${JSON.stringify(values.executor)})`);
+  }
+  const only = (flag: keyof typeof OPTIONS, allowed: ExecutorName[]) => {
+    if (values[flag] !== undefined && !allowed.includes(executor)) {
+      throw new UsageError(
+        `--${flag} applies only to --executor=${allowed.join(' or ')} (the executor is ${executor})`,
+      );
+    }
+  };
+  only('command', ['command']);
+  only('project', ['appwright']);
+  only('local-parallel', ['appwright']);
+  only('appium-command', ['appwright']);
+  only('appium-port', ['appwright']);
+  only('adb', ['appwright']);
+  only('install-command', ['appwright', 'command']);
+  only('sim-test-ms', ['simulate']);
+  only('sim-install-ms', ['simulate']);
+  only('sim-fail', ['simulate']);
+  if (executor === 'command' && !values.command) {
+    throw new UsageError("--executor=command needs --command='TEMPLATE', e.g. --command='./run-test.sh {test_path}'");
+  }
+  if (values.command !== undefined) checkTemplate('--command', values.command, COMMAND_PLACEHOLDERS);
+  if (values['install-command'] !== undefined) {
+    checkTemplate('--install-command', values['install-command'], INSTALL_PLACEHOLDERS);
+  }
+  return executor;
 }
 
 function parse(argv: string[]) {
@@ -217,17 +232,6 @@ function parseWorkdir(text: string | undefined): string {
   return dir;
 }
 
-function durationFlag(flag: string, text: string | undefined, zeroOk: boolean): number | undefined {
-  if (text === undefined) return undefined;
-  const ms = parseDuration(text);
-  if (ms === undefined || ms < 0 || (ms === 0 && !zeroOk)) {
-    throw new UsageError(
-      `${flag} must be a ${zeroOk ? '' : 'positive '}duration such as 90s, 15m, 1h30m or 500ms; a plain number is seconds (got ${JSON.stringify(text)})`,
-    );
-  }
-  return ms;
-}
-
 function optionalPath(text: string | undefined): string | undefined {
   return text === undefined ? undefined : resolve(text);
 }
@@ -235,15 +239,6 @@ function optionalPath(text: string | undefined): string | undefined {
 function nonEmpty(flag: string, text: string | undefined): string | undefined {
   if (text !== undefined && text.trim() === '') throw new UsageError(`${flag} must not be empty`);
   return text;
-}
-
-function sizeFlag(flag: string, text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const bytes = parseSize(text);
-  if (bytes === undefined || bytes < 1) {
-    throw new UsageError(`${flag} must be a size such as 512MiB or 20GiB (got ${JSON.stringify(text)})`);
-  }
-  return bytes;
 }
 
 function urlFlag(flag: string, text: string | undefined): string | undefined {
@@ -254,23 +249,6 @@ function urlFlag(flag: string, text: string | undefined): string | undefined {
   return text;
 }
 
-function integerFlag(flag: string, text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  if (!/^\d+$/.test(text.trim()) || Number(text) > 86_400_000) {
-    throw new UsageError(`${flag} must be a whole number of milliseconds (got ${JSON.stringify(text)})`);
-  }
-  return Number(text);
-}
-
-function portFlag(flag: string, text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const port = Number(text);
-  if (!/^\d+$/.test(text.trim()) || port < 1 || port > 65535) {
-    throw new UsageError(`${flag} must be a TCP port, 1-65535 (got ${JSON.stringify(text)})`);
-  }
-  return port;
-}
-
 function regexFlag(flag: string, text: string | undefined): RegExp | undefined {
   if (text === undefined) return undefined;
   try {
@@ -278,4 +256,28 @@ function regexFlag(flag: string, text: string | undefined): RegExp | undefined {
   } catch (error) {
     throw new UsageError(`${flag} is not a valid regular expression: ${(error as Error).message}`);
   }
+}
+
+/** Flag values as the agent words them: a UsageError naming the flag. */
+const WORDING: FlagWording = {
+  fail: (message) => {
+    throw new UsageError(message);
+  },
+};
+
+function durationFlag(flag: string, text: string | undefined, zero: boolean): number | undefined {
+  return parseDurationFlag(flag, text, { ...WORDING, zero, examples: '90s, 15m, 1h30m or 500ms' });
+}
+
+function sizeFlag(flag: string, text: string | undefined): number | undefined {
+  return parseSizeFlag(flag, text, { ...WORDING, examples: '512MiB or 20GiB' });
+}
+
+/** Milliseconds, up to a day. */
+function integerFlag(flag: string, text: string | undefined): number | undefined {
+  return parseIntFlag(flag, text, { ...WORDING, min: 0, max: 86_400_000, takes: 'a whole number of milliseconds' });
+}
+
+function portFlag(flag: string, text: string | undefined): number | undefined {
+  return parseIntFlag(flag, text, { ...WORDING, min: 1, max: 65535, takes: 'a TCP port, 1-65535' });
 }

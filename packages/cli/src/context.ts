@@ -1,17 +1,14 @@
 /** What every command gets: the parsed global options, a client, styles and the Ctrl-C signal. */
 import { parseServers, QgjobClient } from '@qgjob/client';
+import type { GlobalOptions } from './commands/define.js';
 import { DEFAULT_SERVER } from './constants.js';
 import { UsageError } from './errors.js';
 import { type GitHub, gitHubFromEnv } from './github.js';
 import { colourWanted, makeStyle, type Style } from './output.js';
 import { VERSION } from './version.js';
 
-export interface GlobalOptions {
-  server?: string;
-  token?: string;
-  json?: boolean;
-  color?: boolean;
-}
+/** --server, --token, --json and --no-color, as commands/define.ts declares them. */
+export type { GlobalOptions };
 
 export interface Context {
   client: QgjobClient;

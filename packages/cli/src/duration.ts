@@ -1,20 +1,14 @@
 /** `--timeout` values: `90s`, `30m`, `1h30m`, `500ms`, `1.5h`; a plain number is seconds. */
 
 // One parser for every package: the protocol's.
-import { parseDuration } from '@qgjob/protocol';
-import { UsageError } from './errors.js';
+import { parseDuration, parseDurationFlag } from '@qgjob/protocol';
+import { USAGE } from './flags.js';
 
 export { parseDuration };
 
 /** Parses a flag's duration or throws a usage error naming the flag. */
 export function durationFlag(flag: string, text: string): number {
-  const ms = parseDuration(text);
-  if (ms === undefined || ms <= 0) {
-    throw new UsageError(
-      `${flag} must be a positive duration such as 90s, 30m, 1h30m or 500ms; a plain number is seconds (got ${JSON.stringify(text)})`,
-    );
-  }
-  return ms;
+  return parseDurationFlag(flag, text, USAGE);
 }
 
 /** Short human duration: `850ms`, `12.3s`, `2m05s`, `1h02m`. */

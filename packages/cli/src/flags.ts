@@ -1,6 +1,13 @@
 /** Parsing of flag values that are more than a string. Errors name the flag and what it accepts. */
-import { LIMITS, PRIORITY_NAMES, type PriorityName } from '@qgjob/protocol';
+import { type FlagWording, LIMITS, PRIORITY_NAMES, type PriorityName, parseIntFlag } from '@qgjob/protocol';
 import { UsageError } from './errors.js';
+
+/** How the protocol's flag parsers word and raise a refused value here: a usage error (exit 2). */
+export const USAGE: FlagWording = {
+  fail: (message) => {
+    throw new UsageError(message);
+  },
+};
 
 const PRIORITY_HELP = `an integer from ${LIMITS.priorityMin} to ${LIMITS.priorityMax} or one of ${Object.keys(PRIORITY_NAMES).join(', ')}`;
 
@@ -8,21 +15,13 @@ const PRIORITY_HELP = `an integer from ${LIMITS.priorityMin} to ${LIMITS.priorit
 export function parsePriority(text: string): number {
   const value = text.trim().toLowerCase();
   if (Object.hasOwn(PRIORITY_NAMES, value)) return PRIORITY_NAMES[value as PriorityName];
-  if (/^\d+$/.test(value)) {
-    const n = Number(value);
-    if (n >= LIMITS.priorityMin && n <= LIMITS.priorityMax) return n;
-  }
-  throw new UsageError(`--priority must be ${PRIORITY_HELP} (got ${JSON.stringify(text)})`);
+  const rule = { ...USAGE, min: LIMITS.priorityMin, max: LIMITS.priorityMax, takes: PRIORITY_HELP };
+  return parseIntFlag('--priority', text, rule);
 }
 
 /** A whole number flag within [min, max]. */
 export function parseIntegerFlag(flag: string, text: string, min: number, max: number): number {
-  const value = text.trim();
-  const n = /^\d+$/.test(value) ? Number(value) : Number.NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw new UsageError(`${flag} must be an integer from ${min} to ${max} (got ${JSON.stringify(text)})`);
-  }
-  return n;
+  return parseIntFlag(flag, text, { ...USAGE, min, max });
 }
 
 /** A flag that takes one of a fixed list of words. */

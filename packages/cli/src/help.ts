@@ -1,9 +1,8 @@
 /**
  * What the help of several commands shares: the exit codes, the global options and the
- * environment, the GitHub Actions behaviour, and how examples and repeatable flags are
- * declared. Loads no command code.
+ * environment, the GitHub Actions behaviour, and how examples are shown. Loads no command
+ * code.
  */
-import { type Command, Option } from 'commander';
 import { BUNDLE_MAX_BYTES, DEFAULT_SERVER } from './constants.js';
 
 export const EXIT_CODES = `Exit codes:
@@ -50,21 +49,4 @@ export const RESULTS_JSON = `"results": {"jobs": [final job states], "summary": 
 
 export function examples(...lines: string[]): string {
   return `Examples:\n${lines.map((line) => `  $ ${line}`).join('\n')}\n`;
-}
-
-export function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
-
-/** --server, --token, --json and --no-color, on every command. */
-export function withGlobals(command: Command): Command {
-  return command
-    .addOption(
-      new Option('--server <url>', 'job-server URL; a comma-separated list fails over')
-        .env('QGJOB_SERVER')
-        .default(DEFAULT_SERVER),
-    )
-    .addOption(new Option('--token <token>', 'API token (never printed)').env('QGJOB_TOKEN'))
-    .option('--json', 'print exactly one JSON document on stdout')
-    .option('--no-color', 'no colour (also when NO_COLOR is set or output is not a terminal)');
 }

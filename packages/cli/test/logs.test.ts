@@ -2,7 +2,7 @@
 import type { AgentList, DeviceView } from '@qgjob/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../../tests/helpers/cli.js';
-import { agentsTable, stateCell } from '../src/commands/agents.js';
+import { agentsTable, stateCell } from '../src/commands/agents/run.js';
 import { formatAgo, makeStyle, stripAnsi } from '../src/output.js';
 import { type FakeServer, startFakeServer } from './fake-server.js';
 

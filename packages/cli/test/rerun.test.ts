@@ -2,7 +2,7 @@
 import type { Job, JobStatus } from '@qgjob/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../../tests/helpers/cli.js';
-import { jobsToRerun, rerunRequest } from '../src/commands/rerun.js';
+import { jobsToRerun, rerunRequest } from '../src/commands/rerun/run.js';
 import { UsageError } from '../src/errors.js';
 import { type FakeServer, startFakeServer } from './fake-server.js';
 import { jobOf } from './fixtures.js';

@@ -9,25 +9,21 @@
  */
 import { ApiError } from '@qgjob/client';
 import { isTerminal, type Job, type JobStatus, type JobSummary } from '@qgjob/protocol';
-import { type Context, createContext, type GlobalOptions } from '../context.js';
+import { type Context, createContext } from '../context.js';
 import { InterruptedError } from '../errors.js';
 import { follow } from '../follow.js';
 import { annotation, appendReport } from '../github.js';
 import { mapLimit } from '../limit.js';
 import { plural } from '../output.js';
+import { hookSignals } from '../signals.js';
 import type { Poll, WaitResult } from '../wait.js';
+import type { InterruptOptions } from './waiting.js';
 
 /** How long all the cancel requests together may take. */
 export const CANCEL_BUDGET_MS = 4000;
 const CONCURRENCY = 8;
 /** Ids and statuses named in a message; the rest are counted. */
 const NAMED = 10;
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-
-export interface InterruptOptions extends GlobalOptions {
-  /** --cancel-on-interrupt (true), --no-cancel-on-interrupt (false); unset: cancel in GitHub Actions. */
-  cancelOnInterrupt?: boolean;
-}
 
 /** What is waited for. */
 export interface Watch {
@@ -126,23 +122,6 @@ export function cancelMessage(outcome: Cancelled, watch: Watch): string {
   return parts.join('; ');
 }
 
-/** Calls `onFirst` at the first SIGINT/SIGTERM/SIGHUP; any later one exits 130 at once. */
-function onSignals(onFirst: () => void): () => void {
-  let seen = false;
-  const handler = (signal: NodeJS.Signals) => {
-    if (seen) {
-      process.stderr.write(`${signal} during the cancel: exiting at once; jobs not yet cancelled keep running\n`);
-      process.exit(130);
-    }
-    seen = true;
-    onFirst();
-  };
-  for (const signal of SIGNALS) process.on(signal, handler);
-  return () => {
-    for (const signal of SIGNALS) process.off(signal, handler);
-  };
-}
-
 /** The jobs to cancel: the last poll's, else the ids known, else the submission's (read now). */
 async function jobsToCancel(ctx: Context, last: readonly JobSummary[], watch: Watch): Promise<JobSummary[]> {
   if (last.length > 0) return [...last];
@@ -227,7 +206,13 @@ export async function followInterruptible(
     }
   }
   const stop = new AbortController();
-  const dispose = onSignals(() => stop.abort());
+  // A second signal exits at once (signals.ts), saying so.
+  const dispose = hookSignals({
+    first: () => stop.abort(),
+    again: (signal) => {
+      process.stderr.write(`${signal} during the cancel: exiting at once; jobs not yet cancelled keep running\n`);
+    },
+  });
   const signal = AbortSignal.any([ctx.signal, stop.signal]);
   let last: readonly JobSummary[] = [];
   const tracked: Poll = async (hint) => {

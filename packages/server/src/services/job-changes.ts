@@ -2,11 +2,10 @@
  * Wakes the requests that wait for a job's status to change (`?wait=` on a submission or a
  * set of jobs). After a transaction that moved jobs commits, `changed(ids)` wakes this
  * server's waiters on those jobs at once and, with PostgreSQL, sends the ids on
- * `qgjob_job_changed` for the other replicas, which all LISTEN. As in wakeups.ts, the NOTIFY
- * goes out after the commit, never inside it (a NOTIFY in a transaction serialises commits
- * on PostgreSQL's notify-queue lock), and is coalesced: the ids changed within a few
- * milliseconds go out together. Waiters re-check after a short poll as well, the fallback if
- * a notification is missed.
+ * `qgjob_job_changed` for the other replicas, which all LISTEN: after the commit, coalesced
+ * (see notifier.ts), so the ids changed within a few milliseconds go out together, split
+ * over as many NOTIFYs as their length needs. Waiters re-check after a short poll as well,
+ * the fallback if a notification is missed.
  *
  * Waiters are indexed by job id: marking jobs changed costs the number of waiters on those
  * jobs, however many jobs the queue holds.
@@ -14,10 +13,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Db } from '../db/db.js';
 import { notifyJobsChanged } from '../store/jobs.js';
+import { CoalescedNotifier } from './notifier.js';
 
 export const JOB_CHANGED_CHANNEL = 'qgjob_job_changed';
-/** Ids changed within this window go out in one NOTIFY. */
-const COALESCE_MS = 5;
 /** A NOTIFY payload must stay under 8,000 bytes. */
 const MAX_PAYLOAD = 7_000;
 
@@ -74,8 +72,15 @@ export class JobChanges {
   private count = 0;
   /** Goes up with every change seen; a reader compares it before and after registering. */
   private seq = 0;
-  private readonly pending = new Set<string>();
-  private flushing = false;
+  /** One key, the channel: every id changed goes out together, in as many payloads as needed. */
+  private readonly notifier = new CoalescedNotifier<typeof JOB_CHANGED_CHANNEL, Set<string>>(
+    (pending, ids) => {
+      if (!pending) return ids;
+      for (const id of ids) pending.add(id);
+      return pending;
+    },
+    (_channel, ids) => this.send([...ids]),
+  );
   private unlisten: (() => Promise<void>) | undefined;
   /** Tells this server's own notifications apart from the other replicas'. */
   private readonly origin = randomBytes(6).toString('hex');
@@ -116,17 +121,11 @@ export class JobChanges {
     const list = [...ids];
     if (list.length === 0) return;
     this.wake(list);
-    if (!this.shared) return;
-    for (const id of list) this.pending.add(id);
-    if (this.flushing) return;
-    this.flushing = true;
-    setTimeout(() => void this.flush(), COALESCE_MS).unref();
+    if (this.shared) this.notifier.add(JOB_CHANGED_CHANNEL, new Set(list));
   }
 
-  private async flush(): Promise<void> {
-    const ids = [...this.pending];
-    this.pending.clear();
-    this.flushing = false;
+  /** Sends the ids in payloads under MAX_PAYLOAD, one after the other. */
+  private async send(ids: string[]): Promise<void> {
     let chunk: string[] = [];
     let size = 0;
     const send = (list: string[]) =>

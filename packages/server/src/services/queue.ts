@@ -21,6 +21,7 @@ import type { JobRow } from '../store/rows.js';
 import { artifactsOfJob } from '../store/run-artifacts.js';
 import { getRunsOfJob } from '../store/runs.js';
 import * as submissions from '../store/submissions.js';
+import { type SubmitJobs, submitJobs } from '../store/submit.js';
 import type { ArtifactService } from './artifacts.js';
 import type { JobChanges } from './job-changes.js';
 import type { Metrics } from './metrics.js';
@@ -32,6 +33,13 @@ export interface SubmitResult {
   /** True when an earlier request with the same idempotency key is answered again. */
   replayed: boolean;
 }
+
+/** What a submit writes, before any job id is known. */
+type Submit = Omit<SubmitJobs, 'ids' | 'testPaths' | 'jobIds' | 'deduplicated'> & {
+  /** The tests in submit order, and each once, sorted. */
+  paths: string[];
+  unique: string[];
+};
 
 /** A job that finished between our insert and our lookup is retried this many times. */
 const DEDUP_ROUNDS = 5;
@@ -76,100 +84,97 @@ export class QueueService {
 
   async submit(request: SubmitRequest, idempotencyKey?: string): Promise<SubmitResult> {
     const paths = request.tests ?? (request.test_path === undefined ? [] : [request.test_path]);
-    // Sorted, so concurrent submits lock index entries in one order and cannot deadlock.
-    const unique = [...new Set(paths)].sort();
     const target = request.target ?? 'emulator';
-    const submissionId = newId('sub');
+    const submit: Submit = {
+      submissionId: newId('sub'),
+      orgId: request.org_id,
+      appVersionId: request.app_version_id,
+      target,
+      priority: request.priority ?? LIMITS.priorityDefault,
+      maxRetries: request.max_retries ?? 0,
+      bundleSha256: request.bundle_sha256 ?? null,
+      idempotencyKey: idempotencyKey ?? null,
+      requestHash: idempotencyKey === undefined ? null : hashRequest(request),
+      paths,
+      // Sorted, so concurrent submits lock index entries in one order and cannot deadlock.
+      unique: [...new Set(paths)].sort(),
+    };
     const result = await this.db.transaction(async (tx): Promise<SubmitResult> => {
-      const base = {
-        submissionId,
-        orgId: request.org_id,
-        appVersionId: request.app_version_id,
-        target,
-        priority: request.priority ?? LIMITS.priorityDefault,
-        maxRetries: request.max_retries ?? 0,
-        bundleSha256: request.bundle_sha256 ?? null,
-      };
-      const requestHash = idempotencyKey === undefined ? null : hashRequest(request);
-      const bundleKnown = await this.artifacts?.touchForSubmit(tx, {
-        orgId: request.org_id,
-        appVersionId: request.app_version_id,
-        bundleSha256: base.bundleSha256,
-      });
-      if (bundleKnown === false) {
-        throw new ValidationError([
-          {
-            field: 'bundle_sha256',
-            message: `bundle_sha256 ${base.bundleSha256} is not uploaded for org ${request.org_id}: PUT it to /v1/blobs/${base.bundleSha256}?kind=bundle first`,
-          },
-        ]);
-      }
-      const queued = await this.queuedOfOrg(tx, request.org_id, unique.length);
-      if (queued + unique.length > this.maxQueuedPerOrg) {
-        throw new AppError(
-          'queue_full',
-          `org ${request.org_id} has ${queued} jobs queued; at most ${this.maxQueuedPerOrg} may wait at once: retry when some have run`,
-          { retryAfterSeconds: 30 },
-        );
-      }
-      const ids = unique.map(() => newId('job'));
-      const idOf = new Map(unique.map((p, i) => [p, ids[i] as string]));
-      // Most submits are all new: one statement does everything.
-      const fast = await jobs.insertSubmissionFast(tx, {
-        ...base,
-        ids,
-        testPaths: unique,
-        idempotencyKey: idempotencyKey ?? null,
-        requestHash,
-        submissionJobIds: paths.map((p) => idOf.get(p) as string),
-        submissionRepeats: paths.map((p, i) => paths.indexOf(p) !== i),
-      });
-      if (fast.keyTaken) return this.replay(tx, request.org_id, idempotencyKey as string, requestHash as string);
-      const byPath = new Map<string, { row: JobRow; deduplicated: boolean }>();
-      for (const row of fast.rows) byPath.set(row.test_path, { row, deduplicated: false });
-      if (!fast.complete) {
-        // Some jobs already had a queued or running twin: find them, and retry any that
-        // finished in between (its twin gone, the job can be created after all).
-        let missing = unique.filter((p) => !byPath.has(p));
-        for (let round = 0; missing.length > 0; round++) {
-          if (round === DEDUP_ROUNDS) throw new ConflictError('identical jobs keep changing state; submit again');
-          const existing = await jobs.findActiveJobs(tx, { ...base, testPaths: missing });
-          for (const row of existing) byPath.set(row.test_path, { row, deduplicated: true });
-          missing = missing.filter((p) => !byPath.has(p));
-          if (missing.length === 0) break;
-          const inserted = await jobs.insertJobs(tx, {
-            ...base,
-            ids: missing.map(() => newId('job')),
-            testPaths: missing,
-          });
-          for (const row of inserted) byPath.set(row.test_path, { row, deduplicated: false });
-          missing = missing.filter((p) => !byPath.has(p));
-        }
-      }
-      const entries = paths.map((p, i) => {
-        const entry = byPath.get(p) as { row: JobRow; deduplicated: boolean };
-        // A path repeated inside one submit is one job; its repeats count as deduplicated.
-        return { row: entry.row, deduplicated: entry.deduplicated || paths.indexOf(p) !== i };
-      });
-      if (!fast.complete) {
-        await submissions.insertSubmission(tx, {
-          id: submissionId,
-          orgId: request.org_id,
-          jobIds: entries.map((e) => e.row.id),
-          deduplicated: entries.map((e) => e.deduplicated),
-        });
-      }
-      return {
-        response: { submission_id: submissionId, jobs: entries.map((e) => submittedJob(e.row, e.deduplicated)) },
-        replayed: false,
-      };
+      await this.admit(tx, submit);
+      return this.record(tx, submit);
     });
     const created = result.replayed ? 0 : result.response.jobs.filter((j) => !j.deduplicated).length;
     if (created > 0) {
       this.metrics?.jobsSubmitted.inc(created);
+      // Claimers are woken only now, after the commit, so they can see the new jobs.
       this.wakeups?.queued(target, created);
     }
     return result;
+  }
+
+  /** Refuses a submit whose bundle was never uploaded, or that would take its org past the cap. */
+  private async admit(tx: Queryable, submit: Submit): Promise<void> {
+    const { orgId, appVersionId, bundleSha256 } = submit;
+    const bundleKnown = await this.artifacts?.touchForSubmit(tx, { orgId, appVersionId, bundleSha256 });
+    if (bundleKnown === false) {
+      throw new ValidationError([
+        {
+          field: 'bundle_sha256',
+          message: `bundle_sha256 ${bundleSha256} is not uploaded for org ${orgId}: PUT it to /v1/blobs/${bundleSha256}?kind=bundle first`,
+        },
+      ]);
+    }
+    const adding = submit.unique.length;
+    const queued = await this.queuedOfOrg(tx, orgId, adding);
+    if (queued + adding > this.maxQueuedPerOrg) {
+      throw new AppError(
+        'queue_full',
+        `org ${orgId} has ${queued} jobs queued; at most ${this.maxQueuedPerOrg} may wait at once: retry when some have run`,
+        { retryAfterSeconds: 30 },
+      );
+    }
+  }
+
+  /**
+   * Creates the jobs and records the submission, through the one submit statement: once
+   * when every test is new. When some have a queued or running twin, it looks the twins up
+   * and runs the statement again for the rest, until it has recorded the submission; a twin
+   * that finished in between is gone, so its test gets a job of its own after all. Wakes no
+   * one: the caller does, after the commit.
+   */
+  private async record(tx: Queryable, submit: Submit): Promise<SubmitResult> {
+    const { paths, unique } = submit;
+    // A path repeated inside one submit is one job; its repeats count as deduplicated.
+    const repeats = paths.map((p, i) => paths.indexOf(p) !== i);
+    const created = new Map<string, JobRow>();
+    const twins = new Map<string, JobRow>();
+    for (let lookups = 0; ; lookups++) {
+      const pending = unique.filter((p) => !created.has(p) && !twins.has(p));
+      const ids = new Map(pending.map((p) => [p, newId('job')]));
+      const jobOf = (p: string) => (created.get(p)?.id ?? twins.get(p)?.id ?? ids.get(p)) as string;
+      const result = await submitJobs(tx, {
+        ...submit,
+        // The key is ours after the first run.
+        idempotencyKey: lookups === 0 ? submit.idempotencyKey : null,
+        ids: pending.map(jobOf),
+        testPaths: pending,
+        jobIds: paths.map(jobOf),
+        deduplicated: paths.map((p, i) => twins.has(p) || (repeats[i] as boolean)),
+      });
+      if (result.keyTaken) {
+        return this.replay(tx, submit.orgId, submit.idempotencyKey as string, submit.requestHash as string);
+      }
+      for (const row of result.rows) created.set(row.test_path, row);
+      if (result.complete) break;
+      if (lookups === DEDUP_ROUNDS) throw new ConflictError('identical jobs keep changing state; submit again');
+      const missing = pending.filter((p) => !created.has(p));
+      for (const row of await jobs.findActiveJobs(tx, { ...submit, testPaths: missing })) twins.set(row.test_path, row);
+    }
+    const submitted = paths.map((p, i) => {
+      const twin = twins.get(p);
+      return submittedJob(twin ?? (created.get(p) as JobRow), twin !== undefined || (repeats[i] as boolean));
+    });
+    return { response: { submission_id: submit.submissionId, jobs: submitted }, replayed: false };
   }
 
   /** Answers a repeated Idempotency-Key with the first submission, or refuses it for another body. */

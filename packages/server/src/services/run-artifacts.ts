@@ -8,7 +8,7 @@
  * so a refused upload costs no disk, and again once the bytes are in, with the run row
  * locked: uploads to one run take turns, so its caps hold, and a run that finished
  * meanwhile takes nothing. The bytes are hashed as they stream in and become the org's
- * blob of kind `artifact`, kept once per hash (ArtifactService.register), so a file two
+ * blob of kind `artifact`, kept once per hash (ArtifactService.commit), so a file two
  * runs left alike is stored once; garbage collection keeps it while a run refers to it.
  */
 import type { Readable } from 'node:stream';
@@ -63,7 +63,7 @@ export class RunArtifactService {
     const staged = await this.stage(u);
     let run = early;
     let row: store.RunArtifactRow | undefined;
-    const { created } = await this.artifacts.register(early.org_id, staged, 'artifact', {
+    const { created } = await this.artifacts.commit(early.org_id, staged, 'artifact', {
       check: async (tx) => {
         run = await this.fence(tx, u, true);
         await this.checkRunCaps(tx, run, u.name, staged.size);

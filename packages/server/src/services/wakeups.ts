@@ -1,19 +1,14 @@
 /**
  * Wakes long-polling claims when work may have appeared. After a transaction that
  * queued jobs commits, `queued(target)` wakes this server's waiters at once and sends
- * one NOTIFY on `qgjob_queued` (payload: the target) for the other replicas, which all
- * LISTEN. The NOTIFY is sent outside the transaction and coalesced per target: a
- * transaction that NOTIFYs takes PostgreSQL's global notify-queue lock at commit, which
- * serialises commits; measured, notifying inside every submit capped submits near
- * 2,000/s on a 2-core machine. Waiters also re-check after a short poll, the fallback
- * if a notification is missed.
+ * one NOTIFY on `qgjob_queued` (payload: the target and how many jobs) for the other
+ * replicas, which all LISTEN: after the commit, coalesced per target (see notifier.ts).
+ * Waiters also re-check after a short poll, the fallback if a notification is missed.
  */
 import type { Target } from '@qgjob/protocol';
 import type { Db } from '../db/db.js';
 import { notifyQueued } from '../store/jobs.js';
-
-/** Notifications for one target within this window go out as one. */
-const COALESCE_MS = 5;
+import { CoalescedNotifier } from './notifier.js';
 
 export class Wakeups {
   private readonly waiters = new Map<Target, Set<() => void>>();
@@ -34,7 +29,11 @@ export class Wakeups {
     this.waiters.clear();
   }
 
-  private readonly pending = new Map<Target, number>();
+  /** Jobs queued per target, summed until the NOTIFY goes out. */
+  private readonly notifier = new CoalescedNotifier<Target, number>(
+    (pending, count) => (pending ?? 0) + count,
+    (target, count) => notifyQueued(this.db, target, count),
+  );
 
   /**
    * Call after a commit that queued `count` jobs for `target`. Wakes that many waiters
@@ -42,16 +41,7 @@ export class Wakeups {
    */
   queued(target: Target, count = Number.POSITIVE_INFINITY): void {
     this.wake(target, count);
-    const before = this.pending.get(target);
-    this.pending.set(target, (before ?? 0) + count);
-    if (before !== undefined) return;
-    setTimeout(() => {
-      const n = this.pending.get(target) ?? 1;
-      this.pending.delete(target);
-      notifyQueued(this.db, target, n).catch(() => {
-        // Other replicas fall back to their poll; nothing is lost.
-      });
-    }, COALESCE_MS).unref();
+    this.notifier.add(target, count);
   }
 
   /** Wakes up to `count` waiters for `target`. */

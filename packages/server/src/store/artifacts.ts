@@ -1,4 +1,4 @@
-/** SQL of blobs, app builds, BrowserStack upload leases and device pools. */
+/** SQL of blobs, app builds and BrowserStack upload leases (device pools: pools.ts). */
 import type { BlobKind } from '@qgjob/protocol';
 import type { Queryable } from '../db/db.js';
 import { ACTIVE_STATUSES_SQL } from './rows.js';
@@ -94,11 +94,11 @@ export interface AppBuildRow {
 
 const BUILD_COLUMNS = `org_id, app_version_id, sha256, size::float8 AS size, filename, source_url, created_at`;
 
-/** Registers the build; an existing registration is returned as it is (the caller compares). */
+/** Registers the build; undefined when the app version already has one (getAppBuild reads it, the caller compares). */
 export async function insertAppBuild(
   q: Queryable,
   b: { orgId: string; appVersionId: string; sha256: string; size: number; filename: string; sourceUrl: string | null },
-): Promise<{ row: AppBuildRow; inserted: boolean }> {
+): Promise<AppBuildRow | undefined> {
   const { rows } = await q.query<AppBuildRow>(
     `INSERT INTO app_builds (org_id, app_version_id, sha256, size, filename, source_url)
      VALUES ($1, $2, $3, $4, $5, $6)
@@ -106,9 +106,7 @@ export async function insertAppBuild(
      RETURNING ${BUILD_COLUMNS}`,
     [b.orgId, b.appVersionId, b.sha256, b.size, b.filename, b.sourceUrl],
   );
-  if (rows[0]) return { row: rows[0], inserted: true };
-  const existing = await getAppBuild(q, b.orgId, b.appVersionId, false);
-  return { row: existing as AppBuildRow, inserted: false };
+  return rows[0];
 }
 
 export async function getAppBuild(
@@ -192,44 +190,24 @@ export async function finishBrowserStackUpload(
   return rowCount > 0;
 }
 
-export async function upsertPool(q: Queryable, name: string, maxBusy: number): Promise<void> {
-  await q.query(
-    `INSERT INTO device_pools (name, max_busy) VALUES ($1, $2)
-     ON CONFLICT (name) DO UPDATE SET max_busy = EXCLUDED.max_busy, updated_at = now()`,
-    [name, maxBusy],
-  );
-}
-
-/**
- * Locks the pool (claims of its devices queue behind each other here, so two cannot both
- * take the last free slot) and counts its busy devices.
- */
-export async function lockPool(q: Queryable, name: string): Promise<{ maxBusy: number; busy: number } | undefined> {
-  const { rows } = await q.query<{ max_busy: number }>('SELECT max_busy FROM device_pools WHERE name = $1 FOR UPDATE', [
-    name,
-  ]);
-  const pool = rows[0];
-  if (!pool) return undefined;
-  const busy = await q.query<{ n: number }>(
-    'SELECT count(*)::int AS n FROM devices WHERE pool = $1 AND batch_id IS NOT NULL',
-    [name],
-  );
-  return { maxBusy: pool.max_busy, busy: busy.rows[0]?.n ?? 0 };
-}
-
-/**
- * Garbage collection, step 1: app builds no job used since `cutoff` and no unfinished
- * job needs; step 2: blob rows unused since `cutoff`, held by no build, no unfinished
- * job and no run's artifact. Returns the hash of each row deleted (see unheldHashes for those whose bytes may go).
- */
-export async function collectGarbage(q: Queryable, cutoff: Date): Promise<{ builds: number; deleted: string[] }> {
-  const builds = await q.query(
+/** Garbage collection, step 1: app builds no job used since `cutoff` and no unfinished job needs. */
+export async function deleteUnusedBuilds(q: Queryable, cutoff: Date): Promise<number> {
+  const { rowCount } = await q.query(
     `DELETE FROM app_builds a
       WHERE a.last_used_at < $1
         AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.org_id = a.org_id AND j.app_version_id = a.app_version_id
                            AND j.status IN ${ACTIVE_STATUSES_SQL})`,
     [cutoff],
   );
+  return rowCount;
+}
+
+/**
+ * Garbage collection, step 2: blob rows unused since `cutoff`, held by no build, no
+ * unfinished job and no run's artifact. Returns the hash of each row deleted (see
+ * unheldHashes for those whose bytes may go).
+ */
+export async function deleteUnusedBlobs(q: Queryable, cutoff: Date): Promise<string[]> {
   const { rows } = await q.query<{ sha256: string }>(
     `WITH gone AS (
        DELETE FROM blobs b
@@ -242,7 +220,7 @@ export async function collectGarbage(q: Queryable, cutoff: Date): Promise<{ buil
      SELECT sha256 FROM gone`,
     [cutoff],
   );
-  return { builds: builds.rowCount, deleted: rows.map((r) => r.sha256) };
+  return rows.map((r) => r.sha256);
 }
 
 /** Of these hashes, those no org holds. */

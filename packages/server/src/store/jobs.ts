@@ -3,50 +3,6 @@ import type { JobStatus, Target } from '@qgjob/protocol';
 import type { Queryable } from '../db/db.js';
 import { ACTIVE_STATUSES_SQL, JOB_COLUMNS, type JobRow } from './rows.js';
 
-/** The conflict target of dedup: the partial unique index jobs_active_identity. */
-const ACTIVE_IDENTITY = `(org_id, app_version_id, target, test_path, (coalesce(bundle_sha256, '')))
-     WHERE status IN ${ACTIVE_STATUSES_SQL}`;
-
-export interface NewJobs {
-  submissionId: string;
-  orgId: string;
-  appVersionId: string;
-  target: Target;
-  priority: number;
-  maxRetries: number;
-  ids: string[];
-  testPaths: string[];
-  bundleSha256: string | null;
-}
-
-/**
- * Inserts the jobs, skipping any whose identical twin is still queued or running
- * (the partial unique index decides, so concurrent submits cannot both win).
- * Returns the rows actually inserted.
- */
-export async function insertJobs(q: Queryable, jobs: NewJobs): Promise<JobRow[]> {
-  const { rows } = await q.query<JobRow>(
-    `INSERT INTO jobs (id, submission_id, org_id, app_version_id, target, priority, max_retries, test_path, bundle_sha256)
-     SELECT id, $1, $2, $3, $4, $5, $6, test_path, $9
-       FROM unnest($7::text[], $8::text[]) AS t(id, test_path)
-     ON CONFLICT ${ACTIVE_IDENTITY}
-     DO NOTHING
-     RETURNING ${JOB_COLUMNS}`,
-    [
-      jobs.submissionId,
-      jobs.orgId,
-      jobs.appVersionId,
-      jobs.target,
-      jobs.priority,
-      jobs.maxRetries,
-      jobs.ids,
-      jobs.testPaths,
-      jobs.bundleSha256,
-    ],
-  );
-  return rows;
-}
-
 /** The unfinished jobs with these identities (what a deduplicated submit returns). */
 export async function findActiveJobs(
   q: Queryable,
@@ -146,73 +102,6 @@ export async function cancelRunningRun(q: Queryable, jobId: string): Promise<voi
 export async function notifyQueued(q: Queryable, target: Target, count: number): Promise<void> {
   const n = Number.isFinite(count) ? Math.max(1, Math.round(count)) : 0;
   await q.query(`SELECT pg_notify('qgjob_queued', $1)`, [`${target}:${n || 'all'}`]);
-}
-
-/**
- * The common case of a submit in one statement: claim the idempotency key (if any),
- * insert every job, record the submission and wake the claimers. The submission row is
- * written only when every job was new and the key was unused; otherwise `complete` is
- * false and the caller, still in the same transaction, resolves the deduplicated jobs
- * (or the replayed key) and writes the submission itself. Returns the jobs inserted.
- */
-export async function insertSubmissionFast(
-  q: Queryable,
-  s: NewJobs & {
-    idempotencyKey: string | null;
-    requestHash: string | null;
-    /** In submit order, and whether each entry repeats an earlier one. */
-    submissionJobIds: string[];
-    submissionRepeats: boolean[];
-  },
-): Promise<{ rows: JobRow[]; complete: boolean; keyTaken: boolean }> {
-  const { rows } = await q.query<JobRow & { complete: boolean; key_taken: boolean }>(
-    `WITH key AS (
-       INSERT INTO idempotency_keys (org_id, key, request_hash, submission_id)
-       SELECT $2, $9, $10, $1 WHERE $9::text IS NOT NULL
-       ON CONFLICT DO NOTHING
-       RETURNING 1),
-     ins AS (
-       INSERT INTO jobs (id, submission_id, org_id, app_version_id, target, priority, max_retries, test_path, bundle_sha256)
-       SELECT id, $1, $2, $3, $4, $5, $6, test_path, $13
-         FROM unnest($7::text[], $8::text[]) AS t(id, test_path)
-        WHERE $9::text IS NULL OR EXISTS (SELECT 1 FROM key)
-       ON CONFLICT ${ACTIVE_IDENTITY}
-       DO NOTHING
-       RETURNING ${JOB_COLUMNS}),
-     sub AS (
-       INSERT INTO submissions (id, org_id, job_ids, deduplicated)
-       SELECT $1, $2, $11::text[], $12::boolean[]
-        WHERE (SELECT count(*) FROM ins) = cardinality($7::text[])
-       RETURNING 1)
-     SELECT ins.*, EXISTS (SELECT 1 FROM sub) AS complete,
-            ($9::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM key)) AS key_taken
-       FROM ins
-     UNION ALL
-     SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-            false, ($9::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM key))
-      WHERE NOT EXISTS (SELECT 1 FROM ins)`,
-    [
-      s.submissionId,
-      s.orgId,
-      s.appVersionId,
-      s.target,
-      s.priority,
-      s.maxRetries,
-      s.ids,
-      s.testPaths,
-      s.idempotencyKey,
-      s.requestHash,
-      s.submissionJobIds,
-      s.submissionRepeats,
-      s.bundleSha256,
-    ],
-  );
-  const first = rows[0];
-  return {
-    rows: rows.filter((r) => r.id !== null),
-    complete: first?.complete === true,
-    keyTaken: first?.key_taken === true,
-  };
 }
 
 /** Jobs of an org waiting in the queue (the per-org cap), counted up to `upTo`. */

@@ -1,19 +1,10 @@
 /** `qgjob list`: one page of jobs, newest first, with a hint for the next page. */
 import { LIMITS, ListJobsQuery, validationErrors } from '@qgjob/protocol';
-import { createContext, type GlobalOptions } from '../context.js';
-import { throwFieldErrors } from '../fields.js';
-import { parseIntegerFlag } from '../flags.js';
-import { formatTime, paintStatus, printJson, table } from '../output.js';
-
-export interface ListOptions extends GlobalOptions {
-  orgId?: string;
-  status?: string;
-  appVersionId?: string;
-  target?: string;
-  submissionId?: string;
-  limit?: string;
-  cursor?: string;
-}
+import { createContext } from '../../context.js';
+import { throwFieldErrors } from '../../fields.js';
+import { parseIntegerFlag } from '../../flags.js';
+import { formatTime, paintStatus, printJson, table } from '../../output.js';
+import type { ListOptions } from './definition.js';
 
 export function buildQuery(options: ListOptions): ListJobsQuery {
   const query: Record<string, unknown> = {

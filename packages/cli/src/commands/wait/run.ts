@@ -1,19 +1,13 @@
 /** `qgjob wait`: follow jobs until they finish; the exit code says whether they all passed. */
-import { createContext } from '../context.js';
-import { durationFlag } from '../duration.js';
-import { UsageError } from '../errors.js';
-import { afterWait, conclude, printResults, resultsDocument } from '../follow.js';
-import { suitesBySubmission } from '../junit.js';
-import { printJson } from '../output.js';
-import { pollJobs, pollSubmission } from '../sources.js';
-import { followInterruptible, type InterruptOptions } from './interrupt.js';
-
-export interface WaitOptions extends InterruptOptions {
-  jobId?: string[];
-  submissionId?: string;
-  timeout?: string;
-  junit?: string;
-}
+import { createContext } from '../../context.js';
+import { durationFlag } from '../../duration.js';
+import { UsageError } from '../../errors.js';
+import { afterWait, conclude, printResults, resultsDocument } from '../../follow.js';
+import { suitesBySubmission } from '../../junit.js';
+import { printJson } from '../../output.js';
+import { pollJobs, pollSubmission } from '../../sources.js';
+import { followInterruptible } from '../interrupt.js';
+import type { WaitOptions } from './definition.js';
 
 export async function run(options: WaitOptions, signal: AbortSignal): Promise<number> {
   const jobIds = [...new Set(options.jobId ?? [])];

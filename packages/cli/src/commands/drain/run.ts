@@ -7,18 +7,12 @@
  */
 import { ApiError } from '@qgjob/client';
 import type { AgentList, DrainedDevice, DrainResponse } from '@qgjob/protocol';
-import { type Context, createContext, type GlobalOptions } from '../context.js';
-import { UnsupportedError, UsageError } from '../errors.js';
-import { forbidden } from '../exit.js';
-import { printJson, type Style } from '../output.js';
-import { listAgents } from './agents.js';
-
-export interface DrainOptions extends GlobalOptions {
-  device?: string;
-  agent?: string;
-  /** Set by the command: true for `drain`, false for `enable`. */
-  drained?: boolean;
-}
+import { type Context, createContext } from '../../context.js';
+import { UnsupportedError, UsageError } from '../../errors.js';
+import { forbidden } from '../../exit.js';
+import { printJson, type Style } from '../../output.js';
+import { listAgents } from '../agents/run.js';
+import type { DrainOptions } from './definition.js';
 
 type Which = { device: string } | { agent: string };
 
@@ -99,8 +93,8 @@ export function describeChange(device: DrainedDevice, style: Style): string {
   return `${verb} ${device.name} on agent ${device.agent}${finishing}`;
 }
 
-export async function run(options: DrainOptions, signal: AbortSignal): Promise<number> {
-  const drained = options.drained !== false;
+/** `qgjob drain` (`drained`) or `qgjob enable`. */
+export async function setDrained(options: DrainOptions, signal: AbortSignal, drained: boolean): Promise<number> {
   const verb = drained ? 'drain' : 'enable';
   const device = flag(options.device);
   const agent = flag(options.agent);

@@ -11,16 +11,12 @@
 import { isTransient } from '@qgjob/client';
 import type { JobLogs, LogChunk } from '@qgjob/protocol';
 import { LOG_LIMITS } from '@qgjob/protocol';
-import { type Context, createContext, type GlobalOptions } from '../context.js';
-import { EXIT, InterruptedError, UsageError } from '../errors.js';
-import { paintStatus } from '../output.js';
-import { notFound } from '../sources.js';
-import { pause, pollIntervalFromEnv } from '../wait.js';
-
-export interface LogsOptions extends GlobalOptions {
-  jobId?: string;
-  follow?: boolean;
-}
+import { type Context, createContext } from '../../context.js';
+import { EXIT, InterruptedError, UsageError } from '../../errors.js';
+import { paintStatus } from '../../output.js';
+import { notFound } from '../../sources.js';
+import { pause, pollIntervalFromEnv } from '../../wait.js';
+import type { LogsOptions } from './definition.js';
 
 /** How long --follow polls through a server that is down before giving up. */
 const TOLERANCE_MS = 30_000;

@@ -1,15 +1,11 @@
 /** `qgjob status`: one job with its runs, or the jobs of a submission. */
 import { formatSize, type Job, type Submission } from '@qgjob/protocol';
-import { type Context, createContext, type GlobalOptions } from '../context.js';
-import { formatDuration } from '../duration.js';
-import { UsageError } from '../errors.js';
-import { formatTime, paintStatus, printJson, table } from '../output.js';
-import { getJob, notFound } from '../sources.js';
-
-export interface StatusOptions extends GlobalOptions {
-  jobId?: string;
-  submissionId?: string;
-}
+import { type Context, createContext } from '../../context.js';
+import { formatDuration } from '../../duration.js';
+import { UsageError } from '../../errors.js';
+import { formatTime, paintStatus, printJson, table } from '../../output.js';
+import { getJob, notFound } from '../../sources.js';
+import type { StatusOptions } from './definition.js';
 
 function runsTable(ctx: Context, job: Job): string {
   if (job.runs.length === 0) return 'no runs yet';

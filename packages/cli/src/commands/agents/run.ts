@@ -4,12 +4,11 @@
  */
 import { ApiError } from '@qgjob/client';
 import type { AgentList, DeviceView } from '@qgjob/protocol';
-import { type Context, createContext, type GlobalOptions } from '../context.js';
-import { formatDuration } from '../duration.js';
-import { UnsupportedError } from '../errors.js';
-import { formatAgo, printJson, type Style, table } from '../output.js';
-
-export type AgentsOptions = GlobalOptions;
+import { type Context, createContext } from '../../context.js';
+import { formatDuration } from '../../duration.js';
+import { UnsupportedError } from '../../errors.js';
+import { formatAgo, printJson, type Style, table } from '../../output.js';
+import type { AgentsOptions } from './definition.js';
 
 function paintState(style: Style, state: DeviceView['state']): string {
   switch (state) {

@@ -2,20 +2,16 @@
  * `qgjob rerun --submission-id=ID [--failed]`: submit the tests of a submission again, as a new
  * submission with the same org, app version, target, priority, retries and test bundle. With
  * --failed, only the tests whose job failed, errored or was cancelled. Everything after the
- * request (submitting, printing, --wait, --timeout, --junit, --json) is submit's own code.
+ * request (submitting, printing, --wait, --timeout, --junit, --json) is submit's own code
+ * (../submit/submission.ts).
  */
 import type { JobStatus, JobSummary, SubmitRequest } from '@qgjob/protocol';
-import { createContext } from '../context.js';
-import { UsageError } from '../errors.js';
-import { plural, printJson } from '../output.js';
-import { notFound } from '../sources.js';
-import { type SubmitOptions, submitAndFollow, waitPlan } from './submit.js';
-
-export interface RerunOptions extends SubmitOptions {
-  submissionId?: string;
-  /** --failed: only the failed, errored and cancelled jobs. */
-  failed?: boolean;
-}
+import { createContext } from '../../context.js';
+import { UsageError } from '../../errors.js';
+import { plural, printJson } from '../../output.js';
+import { notFound } from '../../sources.js';
+import { submitAndFollow, waitPlan } from '../submit/submission.js';
+import type { RerunOptions } from './definition.js';
 
 /** What --failed re-runs. */
 export const RERUN_FAILED: ReadonlySet<JobStatus> = new Set(['failed', 'errored', 'cancelled']);
@@ -60,7 +56,7 @@ function statuses(jobs: readonly JobSummary[]): string {
   return [...counts].map(([status, n]) => `${n} ${status}`).join(', ');
 }
 
-export async function rerun(options: RerunOptions, signal: AbortSignal): Promise<number> {
+export async function run(options: RerunOptions, signal: AbortSignal): Promise<number> {
   const id = options.submissionId?.trim();
   if (!id) {
     throw new UsageError('--submission-id is required', { hint: 'use the id printed by qgjob submit' });

@@ -9,20 +9,11 @@ import { basename, resolve } from 'node:path';
 import { sha256File } from '@qgjob/bundle';
 import { ApiError } from '@qgjob/client';
 import { type AppBuild, type AppRegisterRequest, appRegisterErrors, formatSize } from '@qgjob/protocol';
-import { type Context, createContext, type GlobalOptions } from '../context.js';
-import { UnsupportedError, UsageError } from '../errors.js';
-import { throwFieldErrors } from '../fields.js';
-import { printJson } from '../output.js';
-
-export interface AppUploadOptions extends GlobalOptions {
-  orgId?: string;
-  appVersionId?: string;
-  url?: string;
-  /** With --url: the build's file name (its extension tells installers what it is). */
-  filename?: string;
-  /** The FILE argument. */
-  file?: string;
-}
+import { type Context, createContext } from '../../context.js';
+import { UnsupportedError, UsageError } from '../../errors.js';
+import { throwFieldErrors } from '../../fields.js';
+import { printJson } from '../../output.js';
+import type { AppUploadOptions } from './definition.js';
 
 const HELP = "see 'qgjob app upload --help'";
 /** Stands in for the hash while the other fields are checked, before the file is read. */

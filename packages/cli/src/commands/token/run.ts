@@ -4,12 +4,13 @@
  * once); `list` never shows secrets; `revoke` ends a token at once.
  */
 import { ApiError } from '@qgjob/client';
-import { type Context, createContext, type GlobalOptions } from '../context.js';
-import { durationFlag } from '../duration.js';
-import { UnsupportedError, UsageError } from '../errors.js';
-import { forbidden } from '../exit.js';
-import { parseChoice } from '../flags.js';
-import { formatTime, printJson, type Style, table } from '../output.js';
+import { createContext, type GlobalOptions } from '../../context.js';
+import { durationFlag } from '../../duration.js';
+import { UnsupportedError, UsageError } from '../../errors.js';
+import { forbidden } from '../../exit.js';
+import { parseChoice } from '../../flags.js';
+import { formatTime, printJson, type Style, table } from '../../output.js';
+import type { TokenCreateOptions, TokenRevokeOptions } from './definition.js';
 
 export const TOKEN_KINDS = ['org', 'agent', 'admin'] as const;
 export type TokenKind = (typeof TOKEN_KINDS)[number];
@@ -30,16 +31,6 @@ export interface CreatedToken extends TokenInfo {
   token: string;
 }
 
-export interface TokenOptions extends GlobalOptions {
-  /** Set by the command: which of the three. */
-  tokenCommand?: 'create' | 'list' | 'revoke';
-  kind?: string;
-  orgId?: string;
-  name?: string;
-  expires?: string;
-  id?: string;
-}
-
 /** What the server accepts for expires_in_s: a minute to ten years. */
 const EXPIRES_MIN_S = 60;
 const EXPIRES_MAX_S = 10 * 365 * 86_400;
@@ -49,7 +40,7 @@ const ORG_ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const given = (value: string | undefined) => (value === undefined || value.trim() === '' ? undefined : value.trim());
 
 /** The body of `POST /v1/tokens`, checked as the server would; errors name the flag. */
-export function createRequest(options: TokenOptions): {
+export function createRequest(options: TokenCreateOptions): {
   kind: TokenKind;
   org_id?: string;
   name: string;
@@ -146,8 +137,11 @@ export function tokensTable(tokens: readonly TokenInfo[], style: Style): string 
   return table(['ID', 'KIND', 'ORG', 'NAME', 'CREATED', 'EXPIRES', 'REVOKED'], rows, style, { flexible: [3, 2] });
 }
 
-async function create(ctx: Context, options: TokenOptions): Promise<number> {
+/** `qgjob token create`. */
+export async function create(options: TokenCreateOptions, signal: AbortSignal): Promise<number> {
+  // The flags are checked before anything is sent.
   const body = createRequest(options);
+  const ctx = createContext(options, signal);
   const created = await ctx.client
     .request<CreatedToken>('/v1/tokens', { method: 'POST', body })
     .catch((error: unknown) => explain(error, 'token create'));
@@ -164,7 +158,9 @@ async function create(ctx: Context, options: TokenOptions): Promise<number> {
   return 0;
 }
 
-async function list(ctx: Context): Promise<number> {
+/** `qgjob token list`. */
+export async function list(options: GlobalOptions, signal: AbortSignal): Promise<number> {
+  const ctx = createContext(options, signal);
   const answer = await ctx.client
     .request<{ tokens: TokenInfo[] }>('/v1/tokens')
     .catch((error: unknown) => explain(error, 'token list'));
@@ -177,7 +173,9 @@ async function list(ctx: Context): Promise<number> {
   return 0;
 }
 
-async function revoke(ctx: Context, options: TokenOptions): Promise<number> {
+/** `qgjob token revoke`. */
+export async function revoke(options: TokenRevokeOptions, signal: AbortSignal): Promise<number> {
+  const ctx = createContext(options, signal);
   const id = given(options.id);
   if (id === undefined) {
     throw new UsageError('--id is required', { hint: "list tokens with 'qgjob token list'" });
@@ -188,14 +186,4 @@ async function revoke(ctx: Context, options: TokenOptions): Promise<number> {
   if (ctx.json) printJson(token);
   else process.stdout.write(`revoked ${describeToken(token, false)}\n`);
   return 0;
-}
-
-export async function run(options: TokenOptions, signal: AbortSignal): Promise<number> {
-  const command = options.tokenCommand ?? 'list';
-  // Flags are checked before anything is sent.
-  if (command === 'create') createRequest(options);
-  const ctx = createContext(options, signal);
-  if (command === 'create') return create(ctx, options);
-  if (command === 'revoke') return revoke(ctx, options);
-  return list(ctx);
 }

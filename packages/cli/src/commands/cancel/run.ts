@@ -4,14 +4,11 @@
  * a job that already passed, failed or errored is a 409 (exit 2).
  */
 import { ApiError } from '@qgjob/client';
-import { createContext, type GlobalOptions } from '../context.js';
-import { UsageError } from '../errors.js';
-import { paintStatus, printJson } from '../output.js';
-import { notFound } from '../sources.js';
-
-export interface CancelOptions extends GlobalOptions {
-  jobId?: string;
-}
+import { createContext } from '../../context.js';
+import { UsageError } from '../../errors.js';
+import { paintStatus, printJson } from '../../output.js';
+import { notFound } from '../../sources.js';
+import type { CancelOptions } from './definition.js';
 
 export async function run(options: CancelOptions, signal: AbortSignal): Promise<number> {
   const id = options.jobId;

@@ -7,19 +7,14 @@
 import { relative, resolve } from 'node:path';
 import { ApiError } from '@qgjob/client';
 import { formatSize, type JobArtifacts } from '@qgjob/protocol';
-import { type PlannedFile, planFiles, writeFile } from '../artifact-files.js';
-import { type Context, createContext, type GlobalOptions } from '../context.js';
-import { InterruptedError, UnsupportedError, UsageError } from '../errors.js';
-import { parseIntegerFlag } from '../flags.js';
-import { mapLimit } from '../limit.js';
-import { printJson } from '../output.js';
-import { notFound } from '../sources.js';
-
-export interface ArtifactsOptions extends GlobalOptions {
-  jobId?: string;
-  run?: string;
-  dir?: string;
-}
+import { type PlannedFile, planFiles, writeFile } from '../../artifact-files.js';
+import { type Context, createContext } from '../../context.js';
+import { InterruptedError, UnsupportedError, UsageError } from '../../errors.js';
+import { parseIntegerFlag } from '../../flags.js';
+import { mapLimit } from '../../limit.js';
+import { printJson } from '../../output.js';
+import { notFound } from '../../sources.js';
+import type { ArtifactsOptions } from './definition.js';
 
 const HELP = "see 'qgjob artifacts --help'";
 const CONCURRENCY = 4;
