@@ -73,6 +73,8 @@ export interface AfterWait {
   timeoutMs?: number;
   /** How to keep following the jobs, named when --timeout elapsed. */
   followCommand?: string;
+  /** The submission's page, when the server has a public URL. */
+  pageUrl?: string;
 }
 
 /**
@@ -102,6 +104,7 @@ export async function afterWait(ctx: Context, result: WaitResult, options: After
       junit: options.junit,
       timeoutMs: options.timeoutMs,
       followCommand: options.followCommand,
+      pageUrl: options.pageUrl,
     });
   }
 }

@@ -127,6 +127,8 @@ export interface Report {
   timeoutMs?: number;
   /** How to keep following the jobs, e.g. `qgjob wait --submission-id=…`. */
   followCommand?: string;
+  /** The submission's page on the server (`--public-url`), linked from the summary. */
+  pageUrl?: string;
 }
 
 /** Markdown text for a table cell: one line, with the characters Markdown would act on escaped. */
@@ -195,6 +197,11 @@ function headline(t: Tally, total: number): string {
   return parts.length > 0 ? parts.join(', ') : plural(total, 'job');
 }
 
+/** A URL as a Markdown link target: the characters that would end it escaped. */
+function linkTarget(url: string): string {
+  return url.replace(/[()<>\s]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+}
+
 /** Rows past this many are left out: a step summary is limited to 1 MiB. */
 export const MAX_SUMMARY_ROWS = 1000;
 
@@ -207,9 +214,11 @@ export function summaryMarkdown(report: Report): string {
   const submissions = report.submissionId
     ? [report.submissionId]
     : [...new Set(report.jobs.map((job) => job.submission_id))];
+  const linked = (id: string) =>
+    report.pageUrl && id === report.submissionId ? `[\`${id}\`](${linkTarget(report.pageUrl)})` : `\`${id}\``;
   const facts = [
     submissions.length > 0
-      ? `Submission${submissions.length === 1 ? '' : 's'} ${submissions.map((id) => `\`${id}\``).join(', ')}`
+      ? `Submission${submissions.length === 1 ? '' : 's'} ${submissions.map(linked).join(', ')}`
       : 'No submission',
     `server ${report.servers.map(displayServer).join(', ')}`,
     `${formatDuration(report.elapsedMs)} wall time`,

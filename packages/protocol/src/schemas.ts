@@ -144,7 +144,13 @@ export const SubmittedJob = Type.Object({
 });
 export type SubmittedJob = Static<typeof SubmittedJob>;
 
-export const SubmitResponse = Type.Object({ submission_id: Type.String(), jobs: Type.Array(SubmittedJob) });
+export const SubmitResponse = Type.Object({
+  submission_id: Type.String(),
+  jobs: Type.Array(SubmittedJob),
+  url: Type.Optional(
+    Type.String({ description: "The submission's page, when the server knows its public URL (--public-url)." }),
+  ),
+});
 export type SubmitResponse = Static<typeof SubmitResponse>;
 
 export const Submission = Type.Object({

@@ -25,6 +25,7 @@ import { jobRoutes } from './routes/jobs.js';
 import { logRoutes } from './routes/logs.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { runArtifactRoutes } from './routes/run-artifacts.js';
+import { timelineRoutes } from './routes/timeline.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { type ArtifactOptions, ArtifactService } from './services/artifacts.js';
 import { type AuthOptions, AuthService } from './services/auth.js';
@@ -36,6 +37,9 @@ import { QueueService } from './services/queue.js';
 import { RateLimiter } from './services/rate-limit.js';
 import { RunArtifactService } from './services/run-artifacts.js';
 import { Scheduler, type SchedulerOptions } from './services/scheduler.js';
+import { SubmissionPageService } from './services/submission-page.js';
+import { TimelineService } from './services/timeline.js';
+import { TrendService } from './services/trends.js';
 import { Wakeups } from './services/wakeups.js';
 import * as maintenance from './store/maintenance.js';
 
@@ -61,6 +65,10 @@ export interface AppOptions {
   runArtifacts?: Partial<ArtifactLimits>;
   /** Waiting reads of job states (`?wait=`): how often they re-check, how long they let changes settle. */
   longPoll?: LongPollOptions;
+  /** Where users reach this server (`--public-url`): links to submission pages use it. */
+  publicUrl?: string;
+  /** How often the farm is sampled for the trends. Default a minute. */
+  trendIntervalMs?: number;
 }
 
 export interface Limits {
@@ -178,6 +186,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
     scheduler.reapExpired().catch((error) => http.log.warn({ err: error }, 'lease sweep failed'));
   }, options.sweepMs ?? 5_000);
   reaper.unref();
+  const trends = new TrendService(options.db, options.trendIntervalMs, http.log);
+  trends.start();
   const upkeep =
     options.db.kind === 'pglite' ? embeddedUpkeep(options.db, http.log, options.analyzeMs ?? ANALYZE_MS) : undefined;
   const collector = setInterval(
@@ -191,6 +201,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     clearInterval(reaper);
     upkeep?.stop();
     clearInterval(collector);
+    trends.stop();
     shutdown.abort();
     await wakeups.stop();
     await changes.stop();
@@ -199,10 +210,15 @@ export async function buildApp(options: AppOptions): Promise<App> {
     await blobs.close();
   });
   healthRoutes(http, options.db);
-  jobRoutes(http, queue, new LongPolls(changes, options.longPoll), shutdown.signal);
+  jobRoutes(http, queue, new LongPolls(changes, options.longPoll), shutdown.signal, options.publicUrl);
   logRoutes(http, logs);
   agentRoutes(http, scheduler, shutdown.signal);
   dashboardRoutes(http, options.db, auth, shutdown.signal);
+  timelineRoutes(http, {
+    timeline: new TimelineService(options.db),
+    trends,
+    submissions: new SubmissionPageService(options.db, options.publicUrl),
+  });
   metricsRoutes(http, metrics);
   tokenRoutes(http, auth);
   await artifactRoutes(http, artifacts, options.uploadIdleMs);

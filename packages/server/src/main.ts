@@ -4,11 +4,11 @@
  * serves the API; SIGTERM/SIGINT drain in-flight requests, a second signal exits at once.
  */
 import { parseArgs } from 'node:util';
-import { parseDuration, parseSize } from '@qgjob/protocol';
+import { type FlagWording, parseDurationFlag, parseIntFlag, parseSizeFlag, plainQuote } from '@qgjob/protocol';
 import { VERSION } from './app.js';
 import { StoreInUseError } from './errors.js';
 import { firstAdmin } from './first-admin.js';
-import { startServer } from './server.js';
+import { type ServerOptions, startServer } from './server.js';
 import { POLICIES, type PolicyName } from './services/policy.js';
 import { argumentError, tokenCommand } from './token-command.js';
 
@@ -55,6 +55,10 @@ Options:
                        (default 7d)
   --fetch-internal-urls  let qgjob app upload --url point at loopback or private addresses
                        (refused by default with tokens; always allowed with --open)
+  --public-url=URL     where users reach this server (env QGJOB_PUBLIC_URL), e.g.
+                       https://qgjob.example.com: submits answer the link to their page
+                       (/submissions/ID), which qgjob submit prints and puts in the
+                       GitHub job summary
   --policy=NAME        scheduling policy: fair (default); grouped and fifo exist to
                        compare against in benchmarks (env QGJOB_POLICY)
   -h, --help           this help
@@ -76,12 +80,15 @@ function fail(message: string, code = 2): never {
   process.exit(code);
 }
 
+/** Flag values as job-server words them: `--NAME must be ... (got "VALUE")`, exit 2. */
+const WORDING: FlagWording = { quote: plainQuote, fail };
+
 async function main(): Promise<void> {
   if (process.argv[2] === 'token') {
     await tokenCommand(process.argv.slice(3), fail).catch((error: Error) => fail(error.message, 1));
     return;
   }
-  let values: ReturnType<typeof parse>['values'];
+  let values: Values;
   try {
     values = parse().values;
   } catch (error) {
@@ -95,82 +102,11 @@ async function main(): Promise<void> {
     process.stdout.write(`${VERSION}\n`);
     return;
   }
-  const portText = values.port ?? process.env.PORT ?? '8080';
-  const port = Number(portText);
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    fail(`--port must be an integer from 0 to 65535 (got "${portText}")`);
-  const databaseUrl = values['database-url'] ?? process.env.DATABASE_URL;
-  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    fail('--database-url must start with postgres:// or postgresql://');
-  }
-  const host = values.host ?? process.env.HOST ?? '127.0.0.1';
-  const policyName = values.policy ?? process.env.QGJOB_POLICY ?? 'fair';
-  if (!(policyName in POLICIES))
-    fail(`--policy must be one of ${Object.keys(POLICIES).join(', ')} (got "${policyName}")`);
-  const leaseMs = intFlag('lease-ms', values['lease-ms'], 1000);
-  const open = values.open ?? false;
-  if (open && !isLoopback(host) && !values['insecure-open']) {
-    fail(
-      `refusing to serve without credentials on ${host}: drop --open and set QGJOB_ADMIN_TOKEN (see job-server token --help), or add --insecure-open if this network is trusted`,
-    );
-  }
-  const adminToken = process.env.QGJOB_ADMIN_TOKEN || undefined;
-  if (adminToken !== undefined && adminToken.length < 16) fail('QGJOB_ADMIN_TOKEN must be at least 16 characters');
-  const limits = {
-    submitsPerSecond: intFlag('rate-limit-submits', values['rate-limit-submits'], 1),
-    readsPerSecond: intFlag('rate-limit-reads', values['rate-limit-reads'], 1),
-    maxQueuedPerOrg: intFlag('max-queued-per-org', values['max-queued-per-org'], 1),
-  };
-  const maxDevicesPerOrg = intFlag('max-devices-per-org', values['max-devices-per-org'], 1);
-  const sweepMs = intFlag('sweep-ms', values['sweep-ms'], 50);
-  const health = {
-    quarantineAfter: intFlag('quarantine-after', values['quarantine-after'], 1),
-    coolDownMs: durationValue('quarantine', values.quarantine),
-    maxCoolDownMs: durationValue('max-quarantine', values['max-quarantine']),
-  };
-  if (
-    health.coolDownMs !== undefined &&
-    health.maxCoolDownMs !== undefined &&
-    health.maxCoolDownMs < health.coolDownMs
-  ) {
-    fail('--max-quarantine must be at least --quarantine');
-  }
-  const artifacts = {
-    maxAppBytes: sizeFlag('max-app-size', values['max-app-size']),
-    maxBundleBytes: sizeFlag('max-bundle-size', values['max-bundle-size']),
-    retentionMs: durationValue('blob-retention', values['blob-retention']),
-    fetchInternalUrls: values['fetch-internal-urls'] || undefined,
-  };
-  const level = process.env.LOG_LEVEL ?? 'info';
+  const options = serverOptions(values);
+  const { port, host } = options;
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
-    server = await startServer({
-      port,
-      host,
-      databaseUrl,
-      dataDir: values['data-dir'] ?? process.env.QGJOB_DATA_DIR,
-      memory: values.memory ?? false,
-      blobDir: values['blob-dir'] ?? process.env.QGJOB_BLOB_DIR,
-      artifacts: Object.fromEntries(Object.entries(artifacts).filter(([, v]) => v !== undefined)),
-      // Tokens never reach the log, whatever gets logged.
-      logger: {
-        level,
-        redact: { paths: ['req.headers.authorization', 'headers.authorization', '*.token'], censor: '[redacted]' },
-        // JSON lines for log collectors; readable lines only when a person watches a terminal.
-        ...(process.stdout.isTTY
-          ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } }
-          : {}),
-      },
-      scheduler: {
-        policy: POLICIES[policyName as PolicyName],
-        leaseMs,
-        maxDevicesPerOrg,
-        health: Object.fromEntries(Object.entries(health).filter(([, v]) => v !== undefined)),
-      },
-      auth: open ? { mode: 'open' } : { mode: 'tokens', adminToken },
-      limits: Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)),
-      sweepMs,
-    });
+    server = await startServer(options);
   } catch (error) {
     const err = error as NodeJS.ErrnoException;
     if (error instanceof StoreInUseError) fail(err.message, 1);
@@ -178,7 +114,7 @@ async function main(): Promise<void> {
     if (err.code === 'ECONNREFUSED' || err.code === 'ENOTFOUND') fail(`cannot reach the database: ${err.message}`, 1);
     fail(`cannot start: ${err.message}`, 1);
   }
-  if (open) {
+  if (options.auth.mode === 'open') {
     process.stderr.write(
       [
         '',
@@ -192,9 +128,9 @@ async function main(): Promise<void> {
     );
   }
   const credentials = await firstAdmin(server.app.auth, {
-    dataDir: values['data-dir'] ?? process.env.QGJOB_DATA_DIR,
+    dataDir: options.dataDir,
     memory: values.memory,
-    databaseUrl,
+    databaseUrl: options.databaseUrl,
   }).catch((error: Error) => `tokens required; the first admin token could not be made: ${error.message}`);
   process.stderr.write(
     `job-server ${VERSION} listening on ${server.url} (store: ${server.db.description}; ${credentials})\n`,
@@ -221,30 +157,127 @@ async function main(): Promise<void> {
   process.on('SIGINT', stop);
 }
 
+type Values = ReturnType<typeof parse>['values'];
+/** What startServer takes, with what main reads back from it set. */
+type Options = ServerOptions & Required<Pick<ServerOptions, 'port' | 'host' | 'auth'>>;
+
+/** The settings given, without those left out: the server's defaults apply to them. */
+function given<T extends object>(settings: T): Partial<T> {
+  return Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The flags and environment as startServer takes them; a bad one exits 2 naming it. */
+function serverOptions(values: Values): Options {
+  const port = parseIntFlag('--port', values.port ?? process.env.PORT ?? '8080', { ...WORDING, min: 0, max: 65535 });
+  const databaseUrl = values['database-url'] ?? process.env.DATABASE_URL;
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    fail('--database-url must start with postgres:// or postgresql://');
+  }
+  const host = values.host ?? process.env.HOST ?? '127.0.0.1';
+  const policyName = values.policy ?? process.env.QGJOB_POLICY ?? 'fair';
+  if (!(policyName in POLICIES))
+    fail(`--policy must be one of ${Object.keys(POLICIES).join(', ')} (got "${policyName}")`);
+  const leaseMs = intFlag('lease-ms', values['lease-ms'], 1000);
+  const open = values.open ?? false;
+  if (open && !isLoopback(host) && !values['insecure-open']) {
+    fail(
+      `refusing to serve without credentials on ${host}: drop --open and set QGJOB_ADMIN_TOKEN (see job-server token --help), or add --insecure-open if this network is trusted`,
+    );
+  }
+  const publicUrl = publicUrlFlag(values['public-url'] ?? (process.env.QGJOB_PUBLIC_URL || undefined));
+  const adminToken = process.env.QGJOB_ADMIN_TOKEN || undefined;
+  if (adminToken !== undefined && adminToken.length < 16) fail('QGJOB_ADMIN_TOKEN must be at least 16 characters');
+  const limits = {
+    submitsPerSecond: intFlag('rate-limit-submits', values['rate-limit-submits'], 1),
+    readsPerSecond: intFlag('rate-limit-reads', values['rate-limit-reads'], 1),
+    maxQueuedPerOrg: intFlag('max-queued-per-org', values['max-queued-per-org'], 1),
+  };
+  const maxDevicesPerOrg = intFlag('max-devices-per-org', values['max-devices-per-org'], 1);
+  const sweepMs = intFlag('sweep-ms', values['sweep-ms'], 50);
+  const health = healthFlags(values);
+  const artifacts = {
+    maxAppBytes: sizeFlag('max-app-size', values['max-app-size']),
+    maxBundleBytes: sizeFlag('max-bundle-size', values['max-bundle-size']),
+    retentionMs: durationValue('blob-retention', values['blob-retention']),
+    fetchInternalUrls: values['fetch-internal-urls'] || undefined,
+  };
+  return {
+    port,
+    host,
+    databaseUrl,
+    dataDir: values['data-dir'] ?? process.env.QGJOB_DATA_DIR,
+    memory: values.memory ?? false,
+    blobDir: values['blob-dir'] ?? process.env.QGJOB_BLOB_DIR,
+    artifacts: given(artifacts),
+    logger: loggerOptions(),
+    scheduler: { policy: POLICIES[policyName as PolicyName], leaseMs, maxDevicesPerOrg, health: given(health) },
+    auth: open ? { mode: 'open' } : { mode: 'tokens', adminToken },
+    limits: given(limits),
+    sweepMs,
+    publicUrl,
+  };
+}
+
+/** An http(s) URL without query or fragment, kept without its trailing slashes. */
+function publicUrlFlag(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return fail(`--public-url must be an http:// or https:// URL such as https://qgjob.example.com (got "${text}")`);
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.search || url.hash || url.username) {
+    return fail(
+      `--public-url must be an http:// or https:// URL without credentials, query or fragment, such as https://qgjob.example.com (got "${text}")`,
+    );
+  }
+  return url.href.replace(/\/+$/, '');
+}
+
+/** --quarantine-after, --quarantine and --max-quarantine. */
+function healthFlags(values: Values) {
+  const health = {
+    quarantineAfter: intFlag('quarantine-after', values['quarantine-after'], 1),
+    coolDownMs: durationValue('quarantine', values.quarantine),
+    maxCoolDownMs: durationValue('max-quarantine', values['max-quarantine']),
+  };
+  if (
+    health.coolDownMs !== undefined &&
+    health.maxCoolDownMs !== undefined &&
+    health.maxCoolDownMs < health.coolDownMs
+  ) {
+    fail('--max-quarantine must be at least --quarantine');
+  }
+  return health;
+}
+
+function loggerOptions(): ServerOptions['logger'] {
+  return {
+    level: process.env.LOG_LEVEL ?? 'info',
+    // Tokens never reach the log, whatever gets logged.
+    redact: { paths: ['req.headers.authorization', 'headers.authorization', '*.token'], censor: '[redacted]' },
+    // JSON lines for log collectors; readable lines only when a person watches a terminal.
+    ...(process.stdout.isTTY
+      ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } }
+      : {}),
+  };
+}
+
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 function intFlag(name: string, text: string | undefined, min: number): number | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (!(Number.isInteger(value) && value >= min))
-    fail(`--${name} must be an integer of at least ${min} (got "${text}")`);
-  return value;
+  return parseIntFlag(`--${name}`, text, { ...WORDING, min });
 }
 
 function sizeFlag(name: string, text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const value = parseSize(text);
-  if (value === undefined || value < 1) fail(`--${name} must be a size such as 512MiB or 4GiB (got "${text}")`);
-  return value;
+  return parseSizeFlag(`--${name}`, text, { ...WORDING, examples: '512MiB or 4GiB' });
 }
 
 function durationValue(name: string, text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const value = parseDuration(text);
-  if (value === undefined || value < 1) fail(`--${name} must be a duration such as 12h or 7d (got "${text}")`);
-  return value;
+  return parseDurationFlag(`--${name}`, text, { ...WORDING, takes: 'a duration such as 12h or 7d' });
 }
 
 function parse() {
@@ -272,6 +305,7 @@ function parse() {
       'max-bundle-size': { type: 'string' },
       'blob-retention': { type: 'string' },
       'fetch-internal-urls': { type: 'boolean' },
+      'public-url': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
     },

@@ -29,6 +29,10 @@ export interface ServerOptions extends StoreOptions {
   runArtifacts?: Partial<ArtifactLimits>;
   /** Waiting reads of job states: re-check and settle times. */
   longPoll?: LongPollOptions;
+  /** Where users reach this server (`--public-url`): submission pages are linked under it. */
+  publicUrl?: string;
+  /** How often the farm is sampled for the trends (default a minute). */
+  trendIntervalMs?: number;
 }
 
 export interface RunningServer {
@@ -56,6 +60,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     gcMs: options.gcMs,
     runArtifacts: options.runArtifacts,
     longPoll: options.longPoll,
+    publicUrl: options.publicUrl,
+    trendIntervalMs: options.trendIntervalMs,
   });
   try {
     await app.http.listen({ port: options.port ?? 8080, host: options.host ?? '127.0.0.1' });

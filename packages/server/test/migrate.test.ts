@@ -16,7 +16,7 @@ describe('migrations', () => {
     try {
       const applied = await Promise.all(dbs.map((db) => migrate(db)));
       const all = applied.flat();
-      expect(all.sort()).toEqual(loadMigrations().map((m) => m.version));
+      expect(all.sort((a, b) => a - b)).toEqual(loadMigrations().map((m) => m.version));
       expect(applied.filter((a) => a.length > 0)).toHaveLength(1);
       expect(await migrate(dbs[0] as (typeof dbs)[0])).toEqual([]);
     } finally {

@@ -9,6 +9,7 @@
 
 import { $, ago, clock, duration, el, plural } from './dom.js';
 import { installPanel, openFiles, openLog } from './panel.js';
+import { installViews } from './views.js';
 
 const TOKEN_KEY = 'qgjob.dashboard.token';
 /** The server sends a comment at least every 15 s; silence past this means a dead stream. */
@@ -199,6 +200,7 @@ function render(o) {
   renderAgents(o.agents);
   renderRuns(o.recent_runs);
   document.body.dataset.updated = String(Date.now());
+  views.live(true);
 }
 
 // ---- the event stream -----------------------------------------------------------------
@@ -277,6 +279,7 @@ function watch() {
 
 function needToken(message) {
   state.stream?.abort();
+  views.live(false);
   $('auth').hidden = false;
   $('auth-msg').textContent = message;
   setConn('needs a token', 'down');
@@ -354,5 +357,6 @@ $('runs').addEventListener('click', (e) => {
 });
 
 installPanel({ headers: authHeaders, hasToken: () => state.token !== '' });
+const views = installViews({ headers: authHeaders });
 
 start();

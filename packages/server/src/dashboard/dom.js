@@ -10,7 +10,8 @@ export function el(tag, props, ...children) {
       if (v === undefined || v === null || v === false) continue;
       if (k === 'text') node.textContent = String(v);
       else if (k === 'className') node.className = v;
-      else if (k.startsWith('data-') || k === 'title' || k === 'type' || k === 'aria-label') node.setAttribute(k, v);
+      else if (k.startsWith('data-') || k.startsWith('aria-') || k === 'title' || k === 'type' || k === 'role')
+        node.setAttribute(k, v);
       else node[k] = v;
     }
   }

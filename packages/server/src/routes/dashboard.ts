@@ -1,7 +1,8 @@
 /**
- * The live dashboard: the page at `/` with its assets under `/dashboard/`, and the API it
- * reads: `GET /v1/overview`, `GET /v1/agents`, and `GET /v1/events`, a Server-Sent Events
- * stream of the overview.
+ * The live dashboard: the page at `/`, a page per submission at `/submissions/{id}`, their
+ * assets under `/dashboard/`, and the API the farm page reads: `GET /v1/overview`,
+ * `GET /v1/agents`, and `GET /v1/events`, a Server-Sent Events stream of the overview (the
+ * timeline, trends and submission API is routes/timeline.ts).
  *
  * A stream checks the overview every second and sends it (event `overview`) when it differs
  * from the last one sent, the first at once; a comment line every 15 s otherwise keeps
@@ -51,7 +52,13 @@ const ASSETS: Record<string, string> = {
   'app.js': 'text/javascript; charset=utf-8',
   'dom.js': 'text/javascript; charset=utf-8',
   'panel.js': 'text/javascript; charset=utf-8',
+  'timeline.js': 'text/javascript; charset=utf-8',
+  'trends.js': 'text/javascript; charset=utf-8',
+  'views.js': 'text/javascript; charset=utf-8',
+  'submission.html': 'text/html; charset=utf-8',
+  'submission.js': 'text/javascript; charset=utf-8',
   'app.css': 'text/css; charset=utf-8',
+  'views.css': 'text/css; charset=utf-8',
 };
 
 /**
@@ -93,6 +100,8 @@ export function dashboardRoutes(app: FastifyInstance, db: Db, auth: AuthService,
     },
   };
   app.get('/', page, (request, reply) => serve('index.html', request, reply));
+  // A submission's page: the page reads the id from its address and asks the API for the rest.
+  app.get('/submissions/:id', page, (request, reply) => serve('submission.html', request, reply));
   app.get<{ Params: { file: string } }>('/dashboard/:file', page, (request, reply) =>
     serve(request.params.file, request, reply),
   );

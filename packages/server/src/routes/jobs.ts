@@ -25,6 +25,7 @@ import { errorResponses } from '../http/responses.js';
 import { orgScope } from '../services/auth.js';
 import type { HoldRequest, LongPolls } from '../services/long-poll.js';
 import type { QueueService } from '../services/queue.js';
+import { submissionPageUrl } from '../services/submission-page.js';
 
 const errors = errorResponses(400, 401, 403, 404, 409, 413, 422, 429);
 const IdempotencyHeaders = Type.Object({
@@ -75,7 +76,14 @@ function splitIds(ids: string): string[] {
 
 const waitingResponses = { 200: Submission, 304: NotModified, ...errors };
 
-export function jobRoutes(app: FastifyInstance, queue: QueueService, polls: LongPolls, shutdown: AbortSignal): void {
+export function jobRoutes(
+  app: FastifyInstance,
+  queue: QueueService,
+  polls: LongPolls,
+  shutdown: AbortSignal,
+  /** Where users reach this server: a submit's answer links to the submission's page under it. */
+  publicUrl?: string,
+): void {
   app.get<{ Querystring: JobSummariesQuery; Headers: ConditionalHeaders }>(
     '/v1/jobs/summaries',
     {
@@ -140,7 +148,9 @@ export function jobRoutes(app: FastifyInstance, queue: QueueService, polls: Long
         },
         'jobs submitted',
       );
-      return reply.status(result.replayed ? 200 : 201).send(result.response);
+      const page = submissionPageUrl(publicUrl, result.response.submission_id);
+      const answer = page ? { ...result.response, url: page } : result.response;
+      return reply.status(result.replayed ? 200 : 201).send(answer);
     },
   );
 
