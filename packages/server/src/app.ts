@@ -98,6 +98,18 @@ export const VERSION = '0.1.0';
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
 export async function buildApp(options: AppOptions): Promise<App> {
+  const http = await createHttp(options);
+  const services = await startServices(options, http);
+  // Closing: long-polls answer "no batch" at once instead of holding the shutdown.
+  const shutdown = new AbortController();
+  keepUp(options, http, services, shutdown);
+  await registerRoutes(http, options, services, shutdown.signal);
+  const { auth, queue, scheduler, metrics, artifacts, runArtifacts, changes } = services;
+  return { http, auth, queue, scheduler, metrics, artifacts, runArtifacts, changes };
+}
+
+/** Fastify with the edge rules: limits, UTF-8 JSON only, validation, error mapping, OpenAPI. */
+async function createHttp(options: AppOptions): Promise<FastifyInstance> {
   const http = Fastify({
     logger: options.logger ?? false,
     bodyLimit: LIMITS.bodyLimitBytes,
@@ -113,9 +125,19 @@ export async function buildApp(options: AppOptions): Promise<App> {
   });
   const routes = new RouteTable();
   routes.install(http);
-  // JSON only: any other body type is a 415 naming content-type, not a confusing 400.
+  acceptUtf8Json(http);
+  http.setValidatorCompiler(validatorCompiler);
+  installErrorHandler(http, routes);
+  await registerOpenApi(http);
+  return http;
+}
+
+/**
+ * JSON only: any other body type is a 415 naming content-type, not a confusing 400. JSON
+ * bodies must be UTF-8: bytes that are not are refused, not silently turned into U+FFFD.
+ */
+function acceptUtf8Json(http: FastifyInstance): void {
   http.removeContentTypeParser('text/plain');
-  // JSON bodies must be UTF-8: bytes that are not are refused, not silently turned into U+FFFD.
   const parseJson = http.getDefaultJsonParser('error', 'error');
   http.removeContentTypeParser('application/json');
   http.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
@@ -131,8 +153,9 @@ export async function buildApp(options: AppOptions): Promise<App> {
     }
     parseJson(request, text, done);
   });
-  http.setValidatorCompiler(validatorCompiler);
-  installErrorHandler(http, routes);
+}
+
+async function registerOpenApi(http: FastifyInstance): Promise<void> {
   await http.register(swagger, {
     openapi: {
       info: {
@@ -155,6 +178,24 @@ export async function buildApp(options: AppOptions): Promise<App> {
     },
   });
   await http.register(swaggerUi, { routePrefix: '/docs' });
+}
+
+interface Services {
+  metrics: Metrics;
+  wakeups: Wakeups;
+  changes: JobChanges;
+  auth: AuthService;
+  blobs: BlobStore;
+  artifacts: ArtifactService;
+  runArtifacts: RunArtifactService;
+  queue: QueueService;
+  logs: LogService;
+  scheduler: Scheduler;
+  trends: TrendService;
+}
+
+/** The services over the store, with the listeners that wake long-polls started. */
+async function startServices(options: AppOptions, http: FastifyInstance): Promise<Services> {
   const metrics = new Metrics(options.db);
   const wakeups = new Wakeups(options.db);
   await wakeups.start();
@@ -180,13 +221,17 @@ export async function buildApp(options: AppOptions): Promise<App> {
     changes,
     ...options.scheduler,
   });
-  // Closing: long-polls answer "no batch" at once instead of holding the shutdown.
-  const shutdown = new AbortController();
+  const trends = new TrendService(options.db, options.trendIntervalMs, http.log);
+  return { metrics, wakeups, changes, auth, blobs, artifacts, runArtifacts, queue, logs, scheduler, trends };
+}
+
+/** The timers that keep the farm tidy (lease sweep, trends, upkeep, blob collection), stopped on close. */
+function keepUp(options: AppOptions, http: FastifyInstance, services: Services, shutdown: AbortController): void {
+  const { scheduler, trends, artifacts, wakeups, changes, blobs } = services;
   const reaper = setInterval(() => {
     scheduler.reapExpired().catch((error) => http.log.warn({ err: error }, 'lease sweep failed'));
   }, options.sweepMs ?? 5_000);
   reaper.unref();
-  const trends = new TrendService(options.db, options.trendIntervalMs, http.log);
   trends.start();
   const upkeep =
     options.db.kind === 'pglite' ? embeddedUpkeep(options.db, http.log, options.analyzeMs ?? ANALYZE_MS) : undefined;
@@ -209,11 +254,20 @@ export async function buildApp(options: AppOptions): Promise<App> {
   http.addHook('onClose', async () => {
     await blobs.close();
   });
+}
+
+async function registerRoutes(
+  http: FastifyInstance,
+  options: AppOptions,
+  services: Services,
+  shutdown: AbortSignal,
+): Promise<void> {
+  const { queue, changes, logs, scheduler, auth, metrics, trends, artifacts, runArtifacts } = services;
   healthRoutes(http, options.db);
-  jobRoutes(http, queue, new LongPolls(changes, options.longPoll), shutdown.signal, options.publicUrl);
+  jobRoutes(http, queue, new LongPolls(changes, options.longPoll), shutdown, options.publicUrl);
   logRoutes(http, logs);
-  agentRoutes(http, scheduler, shutdown.signal);
-  dashboardRoutes(http, options.db, auth, shutdown.signal);
+  agentRoutes(http, scheduler, shutdown);
+  dashboardRoutes(http, options.db, auth, shutdown);
   timelineRoutes(http, {
     timeline: new TimelineService(options.db),
     trends,
@@ -223,7 +277,6 @@ export async function buildApp(options: AppOptions): Promise<App> {
   tokenRoutes(http, auth);
   await artifactRoutes(http, artifacts, options.uploadIdleMs);
   await runArtifactRoutes(http, runArtifacts, options.uploadIdleMs);
-  return { http, auth, queue, scheduler, metrics, artifacts, runArtifacts, changes };
 }
 
 /** How often the embedded store's statistics are refreshed, and its dead rows reclaimed. */

@@ -28,20 +28,63 @@ export async function openPostgres(options: { url: string; poolSize?: number }):
   });
   // An idle client losing its connection (PostgreSQL restarting) must not crash the process.
   pool.on('error', () => {});
-  const run = async <R>(q: pg.Pool | pg.PoolClient, sql: string, params?: readonly unknown[]) => {
-    try {
-      const result = await q.query(sql, params as unknown[]);
-      return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 } satisfies QueryResult<R>;
-    } catch (error) {
-      throw withoutValues(error);
-    }
+  const notifications = listener(options.url);
+
+  await run(pool, 'SELECT 1');
+  return {
+    kind: 'postgres',
+    description: `PostgreSQL at ${redact(options.url)}`,
+    query: (sql, params) => run(pool, sql, params),
+    async exec(sql) {
+      await pool.query(sql);
+    },
+    transaction: (fn) => transaction(pool, fn),
+    listen: (channel, onNotify) => notifications.listen(channel, onNotify),
+    async close() {
+      await notifications.close();
+      await pool.end();
+    },
   };
+}
+
+async function run<R>(q: pg.Pool | pg.PoolClient, sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+  try {
+    const result = await q.query(sql, params as unknown[]);
+    return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 } satisfies QueryResult<R>;
+  } catch (error) {
+    throw withoutValues(error);
+  }
+}
+
+async function transaction<T>(pool: pg.Pool, fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const tx: Queryable = {
+      query: (sql, params) => run(client, sql, params),
+      async exec(sql) {
+        await client.query(sql);
+      },
+    };
+    const result = await fn(tx);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+/** NOTIFY subscriptions over one dedicated connection, opened on the first `listen`. */
+function listener(url: string): Pick<Db, 'listen' | 'close'> {
   const listeners = new Map<string, Set<(payload: string) => void>>();
   let listenClient: pg.Client | undefined;
   let closing = false;
 
   async function connectListener(): Promise<pg.Client> {
-    const client = new pg.Client({ connectionString: options.url, types });
+    const client = new pg.Client({ connectionString: url, types });
     client.on('notification', (msg) => {
       for (const handler of listeners.get(msg.channel) ?? []) handler(msg.payload ?? '');
     });
@@ -64,34 +107,7 @@ export async function openPostgres(options: { url: string; poolSize?: number }):
     }
   }
 
-  await run(pool, 'SELECT 1');
   return {
-    kind: 'postgres',
-    description: `PostgreSQL at ${redact(options.url)}`,
-    query: (sql, params) => run(pool, sql, params),
-    async exec(sql) {
-      await pool.query(sql);
-    },
-    async transaction(fn) {
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
-        const tx: Queryable = {
-          query: (sql, params) => run(client, sql, params),
-          async exec(sql) {
-            await client.query(sql);
-          },
-        };
-        const result = await fn(tx);
-        await client.query('COMMIT');
-        return result;
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => {});
-        throw error;
-      } finally {
-        client.release();
-      }
-    },
     async listen(channel, onNotify) {
       if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new TypeError(`bad channel name ${channel}`);
       let set = listeners.get(channel);
@@ -106,10 +122,10 @@ export async function openPostgres(options: { url: string; poolSize?: number }):
         set.delete(onNotify);
       };
     },
+    /** Ends the listening connection (and stops reconnecting it); the pool is the caller's. */
     async close() {
       closing = true;
       await listenClient?.end().catch(() => {});
-      await pool.end();
     },
   };
 }

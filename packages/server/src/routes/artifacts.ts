@@ -18,7 +18,7 @@ import {
   IdParams,
   type Static,
 } from '@qgjob/protocol';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, ValidationError } from '../errors.js';
 import { allow, sameOrg } from '../http/auth.js';
 import { declaredLength, dropWhenIdle, isStream } from '../http/bytes.js';
@@ -56,95 +56,116 @@ export async function artifactRoutes(
   await app.register(async (scope) => {
     // Only these routes read raw bytes; everywhere else a non-JSON body stays a 415.
     scope.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
-
-    scope.head<{ Params: BlobParams; Querystring: BlobQuery }>(
-      '/v1/blobs/:sha256',
-      {
-        schema: {
-          summary: 'Whether the server holds a blob for the org (a client skips uploading it)',
-          tags: ['blobs'],
-          params: BlobParams,
-          querystring: BlobQuery,
-        },
-      },
-      async (request, reply) => {
-        const row = await artifacts.find(request.params.sha256, readScope(request, request.query.org_id));
-        if (!row || (request.query.kind !== undefined && row.kind !== request.query.kind)) {
-          return reply.status(404).send();
-        }
-        return reply.header('content-length', row.size).header('x-qgjob-kind', row.kind).status(200).send();
-      },
-    );
-
-    scope.get<{ Params: BlobParams; Querystring: BlobQuery }>(
-      '/v1/blobs/:sha256',
-      {
-        schema: {
-          summary: 'Download a blob (agents: the builds and bundles of their batches)',
-          tags: ['blobs'],
-          params: BlobParams,
-          querystring: BlobQuery,
-          response: {
-            200: {
-              description: 'The bytes, as uploaded (`x-qgjob-sha256` names them).',
-              content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
-            },
-            ...errors,
-          },
-        },
-      },
-      async (request, reply) => {
-        const { stream, size } = await artifacts.open(request.params.sha256, readScope(request, request.query.org_id));
-        return reply
-          .type('application/octet-stream')
-          .header('content-length', size)
-          .header('x-qgjob-sha256', request.params.sha256)
-          .send(stream);
-      },
-    );
-
-    scope.put<{ Params: BlobParams; Querystring: BlobQuery; Body: Readable }>(
-      '/v1/blobs/:sha256',
-      {
-        schema: {
-          summary: 'Upload a blob under its SHA-256 (application/octet-stream); refused when the bytes do not match',
-          tags: ['blobs'],
-          params: BlobParams,
-          querystring: BlobQuery,
-          response: { 200: BlobInfo, 201: BlobInfo, ...errors },
-        },
-      },
-      async (request, reply) => {
-        const org = orgOf(allow(request, 'org', 'admin'), request.query.org_id, true) as string;
-        const kind = request.query.kind;
-        if (kind === undefined) {
-          throw new ValidationError([
-            { field: 'kind', message: 'kind is required: app or bundle', allowed: ['app', 'bundle'] },
-          ]);
-        }
-        const body = request.body as unknown;
-        if (!isStream(body)) {
-          throw new AppError(
-            'unsupported_media_type',
-            'send the blob as the raw request body with content-type application/octet-stream',
-            { field: 'content-type' },
-          );
-        }
-        const declared = declaredLength(request);
-        if (declared !== undefined && declared > artifacts.maxBytes(kind)) {
-          throw new AppError(
-            'body_too_large',
-            `the ${kind === 'app' ? 'app build' : 'test bundle'} is ${declared} bytes, more than the limit of ${artifacts.maxBytes(kind)}`,
-            { field: 'body' },
-          );
-        }
-        dropWhenIdle(request, reply, uploadIdleMs);
-        const info = await artifacts.upload(org, request.params.sha256, kind, body);
-        return reply.status(info.uploaded ? 201 : 200).send(info);
-      },
-    );
+    blobHeadRoute(scope, artifacts);
+    blobDownloadRoute(scope, artifacts);
+    blobUploadRoute(scope, artifacts, uploadIdleMs);
   });
+  appBuildRoutes(app, artifacts);
+  browserstackAppRoutes(app, artifacts);
+}
 
+function blobHeadRoute(scope: FastifyInstance, artifacts: ArtifactService): void {
+  scope.head<{ Params: BlobParams; Querystring: BlobQuery }>(
+    '/v1/blobs/:sha256',
+    {
+      schema: {
+        summary: 'Whether the server holds a blob for the org (a client skips uploading it)',
+        tags: ['blobs'],
+        params: BlobParams,
+        querystring: BlobQuery,
+      },
+    },
+    async (request, reply) => {
+      const row = await artifacts.find(request.params.sha256, readScope(request, request.query.org_id));
+      if (!row || (request.query.kind !== undefined && row.kind !== request.query.kind)) {
+        return reply.status(404).send();
+      }
+      return reply.header('content-length', row.size).header('x-qgjob-kind', row.kind).status(200).send();
+    },
+  );
+}
+
+function blobDownloadRoute(scope: FastifyInstance, artifacts: ArtifactService): void {
+  scope.get<{ Params: BlobParams; Querystring: BlobQuery }>(
+    '/v1/blobs/:sha256',
+    {
+      schema: {
+        summary: 'Download a blob (agents: the builds and bundles of their batches)',
+        tags: ['blobs'],
+        params: BlobParams,
+        querystring: BlobQuery,
+        response: {
+          200: {
+            description: 'The bytes, as uploaded (`x-qgjob-sha256` names them).',
+            content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
+          },
+          ...errors,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { stream, size } = await artifacts.open(request.params.sha256, readScope(request, request.query.org_id));
+      return reply
+        .type('application/octet-stream')
+        .header('content-length', size)
+        .header('x-qgjob-sha256', request.params.sha256)
+        .send(stream);
+    },
+  );
+}
+
+type BlobUpload = { Params: BlobParams; Querystring: BlobQuery; Body: Readable };
+
+function blobUploadRoute(scope: FastifyInstance, artifacts: ArtifactService, uploadIdleMs: number): void {
+  scope.put<BlobUpload>(
+    '/v1/blobs/:sha256',
+    {
+      schema: {
+        summary: 'Upload a blob under its SHA-256 (application/octet-stream); refused when the bytes do not match',
+        tags: ['blobs'],
+        params: BlobParams,
+        querystring: BlobQuery,
+        response: { 200: BlobInfo, 201: BlobInfo, ...errors },
+      },
+    },
+    (request, reply) => uploadBlob(request, reply, artifacts, uploadIdleMs),
+  );
+}
+
+async function uploadBlob(
+  request: FastifyRequest<BlobUpload>,
+  reply: FastifyReply,
+  artifacts: ArtifactService,
+  uploadIdleMs: number,
+): Promise<FastifyReply> {
+  const org = orgOf(allow(request, 'org', 'admin'), request.query.org_id, true) as string;
+  const kind = request.query.kind;
+  if (kind === undefined) {
+    throw new ValidationError([{ field: 'kind', message: 'kind is required: app or bundle', allowed: ['app', 'bundle'] }]);
+  }
+  const body = request.body as unknown;
+  if (!isStream(body)) {
+    throw new AppError(
+      'unsupported_media_type',
+      'send the blob as the raw request body with content-type application/octet-stream',
+      { field: 'content-type' },
+    );
+  }
+  const declared = declaredLength(request);
+  if (declared !== undefined && declared > artifacts.maxBytes(kind)) {
+    throw new AppError(
+      'body_too_large',
+      `the ${kind === 'app' ? 'app build' : 'test bundle'} is ${declared} bytes, more than the limit of ${artifacts.maxBytes(kind)}`,
+      { field: 'body' },
+    );
+  }
+  dropWhenIdle(request, reply, uploadIdleMs);
+  const info = await artifacts.upload(org, request.params.sha256, kind, body);
+  return reply.status(info.uploaded ? 201 : 200).send(info);
+}
+
+/** POST /v1/apps registers an app version's build, GET /v1/apps reads it back. */
+function appBuildRoutes(app: FastifyInstance, artifacts: ArtifactService): void {
   app.post<{ Body: AppRegisterRequest }>(
     '/v1/apps',
     {
@@ -178,7 +199,10 @@ export async function artifactRoutes(
       return artifacts.getApp(org, request.query.app_version_id);
     },
   );
+}
 
+/** The BrowserStack upload handshake: POST asks for the bs:// URL (or the lease), PUT reports the upload. */
+function browserstackAppRoutes(app: FastifyInstance, artifacts: ArtifactService): void {
   app.post<{ Params: Static<typeof IdParams> }>(
     '/v1/batches/:id/browserstack-app',
     {

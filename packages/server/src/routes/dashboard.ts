@@ -15,6 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import type { ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { AgentList, Overview, Type } from '@qgjob/protocol';
@@ -79,8 +80,13 @@ function loadAssets(): Map<string, Asset> {
 
 export function dashboardRoutes(app: FastifyInstance, db: Db, auth: AuthService, shutdown: AbortSignal): void {
   const overview = new OverviewService(db);
-  const assets = loadAssets();
+  pageRoutes(app, loadAssets());
+  overviewRoutes(app, overview);
+  eventRoute(app, overview, auth, shutdown);
+}
 
+/** The pages and their assets, each with an ETag and the dashboard's own content policy. */
+function pageRoutes(app: FastifyInstance, assets: Map<string, Asset>): void {
   const serve = (name: string, request: FastifyRequest, reply: FastifyReply) => {
     const asset = assets.get(name);
     if (!asset) {
@@ -105,7 +111,9 @@ export function dashboardRoutes(app: FastifyInstance, db: Db, auth: AuthService,
   app.get<{ Params: { file: string } }>('/dashboard/:file', page, (request, reply) =>
     serve(request.params.file, request, reply),
   );
+}
 
+function overviewRoutes(app: FastifyInstance, overview: OverviewService): void {
   app.get(
     '/v1/overview',
     {
@@ -129,7 +137,9 @@ export function dashboardRoutes(app: FastifyInstance, db: Db, auth: AuthService,
     },
     (request) => overview.agents(orgScope(allow(request, 'org', 'admin'))),
   );
+}
 
+function eventRoute(app: FastifyInstance, overview: OverviewService, auth: AuthService, shutdown: AbortSignal): void {
   app.get(
     '/v1/events',
     {
@@ -148,7 +158,6 @@ export function dashboardRoutes(app: FastifyInstance, db: Db, auth: AuthService,
     },
     async (request, reply) => {
       const principal = allow(request, 'org', 'admin');
-      const orgId = orgScope(principal);
       reply.hijack();
       const res = reply.raw;
       // Hijacked: the onSend hooks do not run, so the headers they add are set here.
@@ -168,36 +177,11 @@ export function dashboardRoutes(app: FastifyInstance, db: Db, auth: AuthService,
       shutdown.addEventListener('abort', end, { once: true });
       if (shutdown.aborted) end();
       try {
-        res.write('retry: 2000\n\n');
-        let last = '';
-        let lastWrite = Date.now();
-        let checked = Date.now();
-        let failing = false;
-        while (!stop.signal.aborted) {
-          if (Date.now() - checked >= STREAM_TIMING.reauthMs) {
-            checked = Date.now();
-            if (!(await stillAllowed(auth, request, principal))) break;
-          }
-          try {
-            const json = JSON.stringify(await overview.sharedOverview(orgId));
-            failing = false;
-            // A reader that cannot keep up gets the newest state once it drains, not a backlog.
-            const ready = !stop.signal.aborted && !res.writableNeedDrain;
-            if (ready && json !== last) {
-              res.write(`event: overview\ndata: ${json}\n\n`);
-              last = json;
-              lastWrite = Date.now();
-            } else if (ready && Date.now() - lastWrite >= STREAM_TIMING.heartbeatMs) {
-              res.write(': heartbeat\n\n');
-              lastWrite = Date.now();
-            }
-          } catch (error) {
-            // Once per outage, not once a second; the stream stays open and tries again.
-            if (!failing) request.log.warn({ err: error }, 'overview for the event stream failed');
-            failing = true;
-          }
-          await pause(STREAM_TIMING.tickMs, stop.signal);
-        }
+        await streamOverview(res, stop.signal, {
+          read: () => overview.sharedOverview(orgScope(principal)),
+          allowed: () => stillAllowed(auth, request, principal),
+          log: request.log,
+        });
       } finally {
         shutdown.removeEventListener('abort', end);
         res.off('close', end);
@@ -205,6 +189,47 @@ export function dashboardRoutes(app: FastifyInstance, db: Db, auth: AuthService,
       }
     },
   );
+}
+
+interface OverviewSource {
+  read(): Promise<unknown>;
+  /** Whether the stream's token still lets it read. */
+  allowed(): Promise<boolean>;
+  log: { warn(fields: object, message: string): void };
+}
+
+/** Writes the overview whenever it changes, a heartbeat otherwise, until stopped or no longer allowed. */
+async function streamOverview(res: ServerResponse, stop: AbortSignal, source: OverviewSource): Promise<void> {
+  res.write('retry: 2000\n\n');
+  let last = '';
+  let lastWrite = Date.now();
+  let checked = Date.now();
+  let failing = false;
+  while (!stop.aborted) {
+    if (Date.now() - checked >= STREAM_TIMING.reauthMs) {
+      checked = Date.now();
+      if (!(await source.allowed())) break;
+    }
+    try {
+      const json = JSON.stringify(await source.read());
+      failing = false;
+      // A reader that cannot keep up gets the newest state once it drains, not a backlog.
+      const ready = !stop.aborted && !res.writableNeedDrain;
+      if (ready && json !== last) {
+        res.write(`event: overview\ndata: ${json}\n\n`);
+        last = json;
+        lastWrite = Date.now();
+      } else if (ready && Date.now() - lastWrite >= STREAM_TIMING.heartbeatMs) {
+        res.write(': heartbeat\n\n');
+        lastWrite = Date.now();
+      }
+    } catch (error) {
+      // Once per outage, not once a second; the stream stays open and tries again.
+      if (!failing) source.log.warn({ err: error }, 'overview for the event stream failed');
+      failing = true;
+    }
+    await pause(STREAM_TIMING.tickMs, stop);
+  }
 }
 
 /** The stream's caller is still who it was: its token not revoked nor expired since. */

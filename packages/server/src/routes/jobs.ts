@@ -84,33 +84,15 @@ export function jobRoutes(
   /** Where users reach this server: a submit's answer links to the submission's page under it. */
   publicUrl?: string,
 ): void {
-  app.get<{ Querystring: JobSummariesQuery; Headers: ConditionalHeaders }>(
-    '/v1/jobs/summaries',
-    {
-      schema: {
-        summary: 'Read the status of several jobs; with wait and If-None-Match, wait for one to change',
-        description:
-          'Answers 200 with the jobs and an ETag. Sent again with If-None-Match (that ETag) and wait (seconds), ' +
-          'the request is held until a job of it changes status (200, the new document and ETag) or wait ' +
-          'ends (304 Not Modified, no body).',
-        tags: ['jobs'],
-        querystring: JobSummariesQuery,
-        headers: ConditionalHeaders,
-        response: { ...waitingResponses, 200: JobSummaries },
-      },
-    },
-    (request, reply) => {
-      const scope = orgScope(allow(request, 'org', 'admin'));
-      const ids = splitIds(request.query.ids);
-      return heldAnswer(polls, reply, shutdown, {
-        read: () => queue.getJobSummaries(ids, scope),
-        jobIds: (doc) => doc.jobs.map((job) => job.id),
-        ifNoneMatch: request.headers['if-none-match'],
-        waitMs: (request.query.wait ?? 0) * 1000,
-      });
-    },
-  );
+  summariesRoute(app, queue, polls, shutdown);
+  submitRoute(app, queue, publicUrl);
+  jobReadRoutes(app, queue);
+  cancelRoute(app, queue);
+  submissionRoute(app, queue, polls, shutdown);
+}
 
+/** POST /v1/jobs: one job or a submission of many, idempotent with a key. */
+function submitRoute(app: FastifyInstance, queue: QueueService, publicUrl: string | undefined): void {
   app.post<{ Body: SubmitRequest; Headers: Static<typeof IdempotencyHeaders> }>(
     '/v1/jobs',
     {
@@ -153,7 +135,10 @@ export function jobRoutes(
       return reply.status(result.replayed ? 200 : 201).send(answer);
     },
   );
+}
 
+/** Reads of jobs that answer at once: the list and one job. */
+function jobReadRoutes(app: FastifyInstance, queue: QueueService): void {
   app.get<{ Querystring: ListJobsQuery }>(
     '/v1/jobs',
     {
@@ -183,7 +168,10 @@ export function jobRoutes(
     },
     (request) => queue.getJob(request.params.id, orgScope(allow(request, 'org', 'admin'))),
   );
+}
 
+/** POST /v1/jobs/{id}/cancel. */
+function cancelRoute(app: FastifyInstance, queue: QueueService): void {
   app.post<{ Params: Static<typeof IdParams> }>(
     '/v1/jobs/:id/cancel',
     {
@@ -202,7 +190,40 @@ export function jobRoutes(
       return job;
     },
   );
+}
 
+/** GET /v1/jobs/summaries: several jobs' status; with `?wait=` and If-None-Match, waits for one to change. */
+function summariesRoute(app: FastifyInstance, queue: QueueService, polls: LongPolls, shutdown: AbortSignal): void {
+  app.get<{ Querystring: JobSummariesQuery; Headers: ConditionalHeaders }>(
+    '/v1/jobs/summaries',
+    {
+      schema: {
+        summary: 'Read the status of several jobs; with wait and If-None-Match, wait for one to change',
+        description:
+          'Answers 200 with the jobs and an ETag. Sent again with If-None-Match (that ETag) and wait (seconds), ' +
+          'the request is held until a job of it changes status (200, the new document and ETag) or wait ' +
+          'ends (304 Not Modified, no body).',
+        tags: ['jobs'],
+        querystring: JobSummariesQuery,
+        headers: ConditionalHeaders,
+        response: { ...waitingResponses, 200: JobSummaries },
+      },
+    },
+    (request, reply) => {
+      const scope = orgScope(allow(request, 'org', 'admin'));
+      const ids = splitIds(request.query.ids);
+      return heldAnswer(polls, reply, shutdown, {
+        read: () => queue.getJobSummaries(ids, scope),
+        jobIds: (doc) => doc.jobs.map((job) => job.id),
+        ifNoneMatch: request.headers['if-none-match'],
+        waitMs: (request.query.wait ?? 0) * 1000,
+      });
+    },
+  );
+}
+
+/** GET /v1/submissions/{id}: a submission and its jobs; with `?wait=`, waits for a job to change. */
+function submissionRoute(app: FastifyInstance, queue: QueueService, polls: LongPolls, shutdown: AbortSignal): void {
   app.get<{ Params: Static<typeof IdParams>; Querystring: WaitQuery; Headers: ConditionalHeaders }>(
     '/v1/submissions/:id',
     {
