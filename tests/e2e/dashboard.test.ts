@@ -7,24 +7,21 @@
  * Screenshots go to a temporary folder (printed). With QGJOB_UPDATE_SCREENSHOT=1 the
  * mid-run one also replaces docs/dashboard.png.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { QgjobClient } from '@qgjob/client';
 import { type RunningServer, startServer } from '@qgjob/server';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type SimAgent, startSimAgent } from '../helpers/agent.js';
+import { type Browser, chromiumOrWarn, openBrowser } from '../helpers/browser.js';
 import { pgliteAdapter, type TestDb } from '../helpers/db.js';
 import { startRun } from '../helpers/runs.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium) {
-  console.warn(`dashboard browser test skipped: ${CHROMIUM} is missing (apt-get install -y chromium)`);
-}
+const hasChromium = chromiumOrWarn('dashboard browser test');
 const DOCS_SCREENSHOT = fileURLToPath(new URL('../../docs/dashboard.png', import.meta.url));
 
 async function textOf(page: Page, selector: string): Promise<string> {
@@ -45,44 +42,19 @@ describe('dashboard in a browser', () => {
   let server: TestServer | RunningServer | undefined;
   let store: TestDb | undefined;
   let agent: SimAgent | undefined;
-  let context: BrowserContext | undefined;
-  let profile: string | undefined;
+  let browser: Browser | undefined;
 
   afterEach(async () => {
-    await context?.close();
+    await browser?.close();
     await agent?.stop();
     await server?.close();
     await store?.drop();
-    if (profile) rmSync(profile, { recursive: true, force: true });
-    context = agent = server = store = profile = undefined;
+    browser = agent = server = store = undefined;
   });
 
-  /** A fresh headless Chromium (own profile) with one 1280×800 page, and what it complains about. */
-  async function openBrowser(): Promise<{ page: Page; problems: string[] }> {
-    profile = mkdtempSync(join(tmpdir(), 'qgjob-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1280, height: 800 },
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
-    const page = context.pages()[0] ?? (await context.newPage());
-    // A CSP violation or a script error shows up here; refused fetches are expected.
-    const problems: string[] = [];
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/status of 40[134]/.test(m.text())) problems.push(m.text());
-    });
-    page.on('pageerror', (e) => problems.push(e.message));
-    return { page, problems };
+  async function openPage(): Promise<Browser> {
+    browser = await openBrowser({ width: 1280, height: 800 });
+    return browser;
   }
 
   it.skipIf(!hasChromium)(
@@ -91,7 +63,7 @@ describe('dashboard in a browser', () => {
       const shots = mkdtempSync(join(tmpdir(), 'qgjob-dashboard-'));
       server = await startTestServer();
       const url = server.url;
-      const { page, problems } = await openBrowser();
+      const { page, problems } = await openPage();
       const text = (selector: string) => textOf(page, selector);
       const total = async (key: string) => Number(await text(`#total-${key} .n`));
 
@@ -214,7 +186,7 @@ describe('dashboard in a browser', () => {
       await admin.submit({ org_id: 'org-a', app_version_id: 'a1', tests: ['t/1.js', 't/2.js'] });
       await admin.submit({ org_id: 'org-b', app_version_id: 'b1', tests: ['t/1.js', 't/2.js', 't/3.js'] });
 
-      const { page, problems } = await openBrowser();
+      const { page, problems } = await openPage();
       const urls: string[] = [];
       page.on('request', (r) => urls.push(r.url()));
       await page.goto(`${url}/`);
@@ -269,7 +241,7 @@ describe('dashboard in a browser', () => {
       await admin.putRunArtifact(batch.id, jobId, 'login/test-failed-1.png', shot, 'image/png');
       await admin.putRunArtifact(batch.id, jobId, 'login/trace.zip', Buffer.from('PK trace'), 'application/zip');
 
-      const { page, problems } = await openBrowser();
+      const { page, problems } = await openPage();
       await page.goto(`${running.url}/`);
       await page.waitForSelector('#auth:not([hidden])');
       await page.fill('#token', orgToken);
@@ -317,7 +289,7 @@ describe('dashboard in a browser', () => {
       await client.setDrained({ device: e1 as string }, true);
       await client.setDrained({ device: e2 as string }, true);
 
-      const { page, problems } = await openBrowser();
+      const { page, problems } = await openPage();
       await page.goto(`${server.url}/`);
       await page.waitForSelector('#agents tr[data-device="p1"]');
       const row = (name: string) => page.locator(`#agents tr[data-device="${name}"]`);

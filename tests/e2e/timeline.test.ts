@@ -8,55 +8,39 @@
  * Screenshots go to a temporary folder (printed). With QGJOB_UPDATE_SCREENSHOT=1 they also
  * replace docs/timeline.png and docs/submission.png.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { QgjobClient } from '@qgjob/client';
 import type { SubmissionRuns, Timeline } from '@qgjob/protocol';
 import { type RunningServer, startServer } from '@qgjob/server';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type SimAgent, startSimAgent } from '../helpers/agent.js';
+import { type Browser, chromiumOrWarn, openBrowser } from '../helpers/browser.js';
 import { pgliteAdapter, type TestDb } from '../helpers/db.js';
 import { until } from '../helpers/jobs.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium) console.warn(`timeline browser test skipped: ${CHROMIUM} is missing (apt-get install -y chromium)`);
+const hasChromium = chromiumOrWarn('timeline browser test');
 const docs = (name: string) => fileURLToPath(new URL(`../../docs/${name}`, import.meta.url));
 
 describe('timeline and submission page in a browser', () => {
   let server: RunningServer | undefined;
   let store: TestDb | undefined;
   let agent: SimAgent | undefined;
-  let context: BrowserContext | undefined;
-  let profile: string | undefined;
+  let browser: Browser | undefined;
 
   afterEach(async () => {
-    await context?.close();
+    await browser?.close();
     await agent?.stop();
     await server?.close();
     await store?.drop();
-    if (profile) rmSync(profile, { recursive: true, force: true });
-    context = agent = server = store = profile = undefined;
+    browser = agent = server = store = undefined;
   });
 
-  async function openBrowser(): Promise<{ page: Page; problems: string[] }> {
-    profile = mkdtempSync(join(tmpdir(), 'qgjob-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1280, height: 900 },
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
-    });
-    const page = context.pages()[0] ?? (await context.newPage());
-    const problems: string[] = [];
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/status of 40[134]/.test(m.text())) problems.push(m.text());
-    });
-    page.on('pageerror', (e) => problems.push(e.message));
-    return { page, problems };
+  async function openPage(): Promise<Browser> {
+    browser = await openBrowser({ width: 1280, height: 900 });
+    return browser;
   }
 
   it.skipIf(!hasChromium)(
@@ -93,7 +77,7 @@ describe('timeline and submission page in a browser', () => {
         return jobs.length === 9 && jobs.every((j) => ['passed', 'failed'].includes(j.status));
       }, 60_000);
 
-      const { page, problems } = await openBrowser();
+      const { page, problems } = await openPage();
       await page.goto(`${server.url}/`);
       await page.waitForSelector('#timeline .lane[data-device]');
       const answer = (await (await fetch(`${server.url}/v1/timeline?window=1h`)).json()) as Timeline;

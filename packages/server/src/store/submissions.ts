@@ -1,18 +1,6 @@
 import type { Queryable } from '../db/db.js';
 import type { SubmissionRow } from './rows.js';
 
-export async function insertSubmission(
-  q: Queryable,
-  s: { id: string; orgId: string; jobIds: string[]; deduplicated: boolean[] },
-): Promise<SubmissionRow> {
-  const { rows } = await q.query<SubmissionRow>(
-    `INSERT INTO submissions (id, org_id, job_ids, deduplicated) VALUES ($1, $2, $3::text[], $4::boolean[])
-     RETURNING id, org_id, job_ids, deduplicated, created_at`,
-    [s.id, s.orgId, s.jobIds, s.deduplicated],
-  );
-  return rows[0] as SubmissionRow;
-}
-
 export async function getSubmission(q: Queryable, id: string): Promise<SubmissionRow | undefined> {
   const { rows } = await q.query<SubmissionRow>(
     'SELECT id, org_id, job_ids, deduplicated, created_at FROM submissions WHERE id = $1',
