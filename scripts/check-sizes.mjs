@@ -2,20 +2,20 @@
 // Room sizes: no source file under packages/*/src over MAX_FILE lines, no function (declaration,
 // method, arrow or function expression) over MAX_FUNCTION lines. Prints the offenders and exits 1.
 // `node scripts/check-sizes.mjs --top=N` lists the N longest files and functions instead.
-import { readdirSync, readFileSync } from "node:fs";
-import { join, relative } from "node:path";
-import ts from "typescript";
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import ts from 'typescript';
 
 const MAX_FILE = 400;
 const MAX_FUNCTION = 80;
-const root = new URL("..", import.meta.url).pathname;
-const top = Number(process.argv.find((a) => a.startsWith("--top="))?.slice(6) ?? 0);
+const root = new URL('..', import.meta.url).pathname;
+const top = Number(process.argv.find((a) => a.startsWith('--top='))?.slice(6) ?? 0);
 
 function* sources(dir) {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) yield* sources(path);
-    else if (/\.(ts|js|mjs)$/.test(entry.name) && !entry.name.endsWith(".d.ts")) yield path;
+    else if (/\.(ts|js|mjs)$/.test(entry.name) && !entry.name.endsWith('.d.ts')) yield path;
   }
 }
 
@@ -23,7 +23,7 @@ function functionsOf(file, text) {
   const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
   const found = [];
   const visit = (node) => {
-    if (ts.isFunctionLike(node) && "body" in node && node.body) {
+    if (ts.isFunctionLike(node) && 'body' in node && node.body) {
       const start = source.getLineAndCharacterOfPosition(node.getStart(source)).line;
       const end = source.getLineAndCharacterOfPosition(node.getEnd()).line;
       const name = node.name?.getText(source) ?? nameFromParent(node, source);
@@ -40,31 +40,31 @@ function nameFromParent(node, source) {
   if (parent && (ts.isVariableDeclaration(parent) || ts.isPropertyAssignment(parent))) {
     return parent.name.getText(source);
   }
-  return "(anonymous)";
+  return '(anonymous)';
 }
 
 const files = [];
 const functions = [];
-for (const pkg of readdirSync(join(root, "packages"))) {
+for (const pkg of readdirSync(join(root, 'packages'))) {
   let paths;
   try {
-    paths = [...sources(join(root, "packages", pkg, "src"))];
+    paths = [...sources(join(root, 'packages', pkg, 'src'))];
   } catch {
     continue;
   }
   for (const path of paths) {
-    const text = readFileSync(path, "utf8");
+    const text = readFileSync(path, 'utf8');
     const file = relative(root, path);
-    files.push({ file, lines: text.split("\n").length - (text.endsWith("\n") ? 1 : 0) });
+    files.push({ file, lines: text.split('\n').length - (text.endsWith('\n') ? 1 : 0) });
     for (const fn of functionsOf(file, text)) functions.push({ file, ...fn });
   }
 }
 
 if (top > 0) {
   const byLines = (a, b) => b.lines - a.lines;
-  console.log("longest files:");
+  console.log('longest files:');
   for (const f of files.sort(byLines).slice(0, top)) console.log(`  ${f.lines}\t${f.file}`);
-  console.log("longest functions:");
+  console.log('longest functions:');
   for (const f of functions.sort(byLines).slice(0, top)) {
     console.log(`  ${f.lines}\t${f.file}:${f.line} ${f.name}`);
   }

@@ -55,12 +55,7 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
   return new Promise((resolve) => {
     let child: ChildProcess;
     try {
-      child = spawn(spec.command, spec.args, {
-        cwd: spec.cwd,
-        env: spec.env,
-        detached: true,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      child = spawnInGroup(spec);
     } catch (error) {
       resolve({ end: { kind: 'spawn-error', error: asError(error) }, output, duration_ms: elapsed() });
       return;
@@ -83,16 +78,7 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
       stop({ kind: 'aborted', reason: spec.signal.reason }, spec.signal.reason instanceof ForcedStopError);
     spec.signal.addEventListener('abort', onAbort, { once: true });
     const closed = new Promise<void>((r) => child.once('close', () => r()));
-    for (const [name, stream] of [
-      ['stdout', child.stdout],
-      ['stderr', child.stderr],
-    ] as const) {
-      stream?.setEncoding('utf8');
-      stream?.on('data', (chunk: string) => {
-        keep(chunk);
-        spec.onOutput?.(name, chunk);
-      });
-    }
+    readOutput(child, keep, spec.onOutput);
 
     const settle = (end: ProcessEnd) => {
       if (settled) return;
@@ -122,6 +108,30 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
       })();
     });
   });
+}
+
+/** The child leads a process group of its own (detached), so the whole group can be stopped. */
+function spawnInGroup(spec: ProcessSpec): ChildProcess {
+  return spawn(spec.command, spec.args, {
+    cwd: spec.cwd,
+    env: spec.env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+/** Every piece of stdout and stderr to `keep` (the tail) and to `onOutput` (the run's log). */
+function readOutput(child: ChildProcess, keep: (chunk: string) => void, onOutput: OutputSink | undefined): void {
+  for (const [name, stream] of [
+    ['stdout', child.stdout],
+    ['stderr', child.stderr],
+  ] as const) {
+    stream?.setEncoding('utf8');
+    stream?.on('data', (chunk: string) => {
+      keep(chunk);
+      onOutput?.(name, chunk);
+    });
+  }
 }
 
 function asError(error: unknown): Error {

@@ -28,7 +28,7 @@ export async function openPostgres(options: { url: string; poolSize?: number }):
   });
   // An idle client losing its connection (PostgreSQL restarting) must not crash the process.
   pool.on('error', () => {});
-  const notifications = listener(options.url);
+  const notifications = notificationListener(options.url);
 
   await run(pool, 'SELECT 1');
   return {
@@ -38,7 +38,7 @@ export async function openPostgres(options: { url: string; poolSize?: number }):
     async exec(sql) {
       await pool.query(sql);
     },
-    transaction: (fn) => transaction(pool, fn),
+    transaction: (fn) => inTransaction(pool, fn),
     listen: (channel, onNotify) => notifications.listen(channel, onNotify),
     async close() {
       await notifications.close();
@@ -56,7 +56,7 @@ async function run<R>(q: pg.Pool | pg.PoolClient, sql: string, params?: readonly
   }
 }
 
-async function transaction<T>(pool: pg.Pool, fn: (tx: Queryable) => Promise<T>): Promise<T> {
+async function inTransaction<T>(pool: pg.Pool, fn: (tx: Queryable) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
@@ -78,7 +78,7 @@ async function transaction<T>(pool: pg.Pool, fn: (tx: Queryable) => Promise<T>):
 }
 
 /** NOTIFY subscriptions over one dedicated connection, opened on the first `listen`. */
-function listener(url: string): Pick<Db, 'listen' | 'close'> {
+function notificationListener(url: string): Pick<Db, 'listen' | 'close'> {
   const listeners = new Map<string, Set<(payload: string) => void>>();
   let listenClient: pg.Client | undefined;
   let closing = false;

@@ -141,7 +141,9 @@ async function uploadBlob(
   const org = orgOf(allow(request, 'org', 'admin'), request.query.org_id, true) as string;
   const kind = request.query.kind;
   if (kind === undefined) {
-    throw new ValidationError([{ field: 'kind', message: 'kind is required: app or bundle', allowed: ['app', 'bundle'] }]);
+    throw new ValidationError([
+      { field: 'kind', message: 'kind is required: app or bundle', allowed: ['app', 'bundle'] },
+    ]);
   }
   const body = request.body as unknown;
   if (!isStream(body)) {
