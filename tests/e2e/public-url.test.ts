@@ -54,7 +54,12 @@ describe('links to a submission page', () => {
   }, 90_000);
 
   it('job-server refuses a --public-url that is not an http(s) URL, naming the flag', async () => {
-    for (const bad of ['ftp://qgjob.example.com', 'qgjob.example.com', 'https://qgjob.example.com/?a=1']) {
+    for (const bad of [
+      'ftp://qgjob.example.com',
+      'qgjob.example.com',
+      'https://qgjob.example.com/?a=1',
+      'https://:secret@qgjob.example.com',
+    ]) {
       const run = await runCommand(
         process.execPath,
         ['--import', TSX, SERVER_MAIN, '--open', '--memory', `--public-url=${bad}`],

@@ -6,7 +6,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { JobSummary, Run } from '@qgjob/protocol';
+import { type FailureLocation, failureLocation, type JobSummary, type Run } from '@qgjob/protocol';
 import { formatDuration } from './duration.js';
 import { UsageError } from './errors.js';
 
@@ -74,16 +74,8 @@ export function lastError(job: JunitJob): string | undefined {
 }
 
 /** Where a failure happened, from the `at FILE:LINE:COL` line the agent puts under a test's message. */
-export function errorLocation(job: JunitJob): { file: string; line: number; col?: number } | undefined {
-  const error = lastError(job);
-  if (!error) return undefined;
-  for (const match of error.matchAll(/^\s*at ([^\s:()]+):(\d+)(?::(\d+))?\s*$/gm)) {
-    const [, file, line, col] = match;
-    if (file && !file.startsWith('/') && !file.split('/').includes('..')) {
-      return { file, line: Number(line), col: col === undefined ? undefined : Number(col) };
-    }
-  }
-  return undefined;
+export function errorLocation(job: JunitJob): FailureLocation | undefined {
+  return failureLocation(lastError(job));
 }
 
 function testcase(job: JunitJob): string {

@@ -4,6 +4,7 @@ export * from './constants.js';
 export * from './duration.js';
 export * from './edge.js';
 export * from './errors.js';
+export * from './failure-location.js';
 export * from './flag-values.js';
 export * from './logs.js';
 export * from './long-poll.js';

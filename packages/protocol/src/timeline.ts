@@ -22,7 +22,7 @@ export const WindowQuery = Type.Object(
   {
     window: Type.Optional(
       Type.Union([Type.Literal('15m'), Type.Literal('1h'), Type.Literal('24h')], {
-        description: 'How far back: 15m, 1h (default) or 24h.',
+        description: 'How far back: 15m, 1h or 24h (the timeline defaults to 1h, the trends to 24h).',
         errorMessage: 'must be 15m, 1h or 24h',
       }),
     ),
@@ -43,7 +43,7 @@ export const TimelineRun = Type.Object({
 export type TimelineRun = Static<typeof TimelineRun>;
 
 export const TimelineBatch = Type.Object({
-  id: Type.String(),
+  id: Nullable(Type.String(), "Null for another org's batch, as in the overview."),
   org_id: Nullable(Type.String(), "Null for another org's batch (an org token sees only that the device was busy)."),
   app_version_id: Nullable(Type.String()),
   install: Type.Boolean({ description: 'The batch installed the app before its first test.' }),
@@ -91,9 +91,13 @@ export const TrendSample = Type.Object({
   at: Timestamp,
   queued: Type.Integer(),
   oldest_wait_ms: Type.Integer(),
-  installs_made: Type.Integer({ description: 'Batches leased in the minute before `at` that installed the app.' }),
+  installs_made: Type.Integer({
+    description:
+      'Batches leased in the interval before `at` that were to install the app (as planned at the lease; the overview counts installs that happened).',
+  }),
   installs_avoided: Type.Integer({
-    description: 'Tests of those batches that ran on a build already installed (without grouping, each would install).',
+    description:
+      'Jobs leased in those batches that did not need an install of their own (without grouping, each would install).',
   }),
   devices: Type.Integer({ description: 'Devices heard from recently.' }),
   busy: Type.Integer({ description: 'Of those, the ones holding a batch.' }),

@@ -246,7 +246,7 @@ function keepUp(options: AppOptions, http: FastifyInstance, services: Services, 
     clearInterval(reaper);
     upkeep?.stop();
     clearInterval(collector);
-    trends.stop();
+    await trends.stop();
     shutdown.abort();
     await wakeups.stop();
     await changes.stop();

@@ -227,7 +227,13 @@ function publicUrlFlag(text: string | undefined): string | undefined {
   } catch {
     return fail(`--public-url must be an http:// or https:// URL such as https://qgjob.example.com (got "${text}")`);
   }
-  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.search || url.hash || url.username) {
+  if (
+    (url.protocol !== 'http:' && url.protocol !== 'https:') ||
+    url.search ||
+    url.hash ||
+    url.username ||
+    url.password
+  ) {
     return fail(
       `--public-url must be an http:// or https:// URL without credentials, query or fragment, such as https://qgjob.example.com (got "${text}")`,
     );

@@ -185,6 +185,24 @@ describe.each(adapters)('timeline, trends and submission pages on $name', (adapt
     expect(installing?.finished_at).toBeNull();
     expect(e1?.batches[1]?.install_until).toBeNull();
     expect(e1?.batches[0]?.runs.map((r) => r.duration_ms)).toEqual([40, 50]);
+
+    // A quarantine begun before the window that lasts into it is drawn; one that ended before is not.
+    await store.db.query(
+      `UPDATE device_events SET at = now() - interval '20 minutes', until = now() + interval '40 minutes'`,
+    );
+    await store.db.query(
+      `INSERT INTO device_events (device_id, kind, at, until)
+       SELECT id, 'quarantined', now() - interval '50 minutes', now() - interval '30 minutes' FROM devices
+        WHERE name = 'e1'`,
+    );
+    const later = await ok<Timeline>('GET', '/v1/timeline?window=15m');
+    expect(later.lanes.map((l) => [l.device, l.events.map((e) => e.kind)])).toEqual([
+      ['e1', []],
+      ['e2', []],
+      ['e3', ['quarantined']],
+    ]);
+    const wide = await ok<Timeline>('GET', '/v1/timeline?window=1h');
+    expect(wide.lanes.find((l) => l.device === 'e1')?.events.map((e) => e.kind)).toEqual(['quarantined']);
   });
 
   it("shows an org every device but not another org's batches", async () => {
@@ -214,6 +232,8 @@ describe.each(adapters)('timeline, trends and submission pages on $name', (adapt
       ['e2', [{ group: null, install: true, state: 'active', yielded: true, runs: [] }]],
       ['e3', [{ group: null, install: false, state: 'done', yielded: false, runs: [] }]],
     ]);
+    const others = seen.lanes.filter((l) => l.device !== 'e1').flatMap((l) => l.batches);
+    expect(others.map((b) => b.id)).toEqual([null, null]);
     expect((await call('GET', '/v1/timeline', undefined, tokens.agent)).statusCode).toBe(403);
     expect((await call('GET', '/v1/timeline')).statusCode).toBe(401);
     const bad = await call('GET', '/v1/timeline?window=2h', undefined, ADMIN);
@@ -294,13 +314,16 @@ describe.each(adapters)('timeline, trends and submission pages on $name', (adapt
 });
 
 describe('where a failure happened', () => {
-  it('is read from the error text, as Playwright and AppWright print it', () => {
+  it("is read from the `at FILE:LINE:COL` line the agent writes, as the CLI's reports read it", () => {
     expect(locationOf('Error: expect(received).toBe(expected)\n    at tests/login.spec.js:12:5')).toBe(
       'tests/login.spec.js:12:5',
     );
-    expect(locationOf('TimeoutError: locator.click (tests/deep/checkout.spec.ts:40:11)')).toBe(
-      'tests/deep/checkout.spec.ts:40:11',
+    expect(locationOf('TimeoutError: locator.click\n    at tests/deep/checkout.spec.ts:40')).toBe(
+      'tests/deep/checkout.spec.ts:40',
     );
+    // Not a place in the project: absolute, climbing out, or a stack frame inside a message.
+    expect(locationOf('boom\n    at /usr/lib/node.js:1:2\n    at ../other/x.spec.js:3:4')).toBeNull();
+    expect(locationOf('TimeoutError: locator.click (tests/deep/checkout.spec.ts:40:11)')).toBeNull();
     expect(locationOf('device offline')).toBeNull();
     expect(locationOf(null)).toBeNull();
   });

@@ -7,11 +7,10 @@
 // A stream that ends or stays silent past the heartbeat is opened again, with backoff.
 // Everything from the server is written with textContent: no HTML is built from data.
 
-import { $, ago, clock, duration, el, plural } from './dom.js';
-import { installPanel, openFiles, openLog } from './panel.js';
+import { $, ago, clock, duration, el, plural, setConn, TOKEN_KEY } from './dom.js';
+import { installPanel, openFiles, openLog, runActions } from './panel.js';
 import { installViews } from './views.js';
 
-const TOKEN_KEY = 'qgjob.dashboard.token';
 /** The server sends a comment at least every 15 s; silence past this means a dead stream. */
 const SILENCE_MS = 35_000;
 
@@ -19,12 +18,6 @@ const state = { token: sessionStorage.getItem(TOKEN_KEY) ?? '', stream: null, ru
 
 function authHeaders() {
   return state.token ? { authorization: `Bearer ${state.token}` } : {};
-}
-
-function setConn(text, kind) {
-  const c = $('conn');
-  c.textContent = text;
-  c.dataset.state = kind;
 }
 
 // ---- rendering ------------------------------------------------------------------------
@@ -174,19 +167,7 @@ function renderRuns(runs) {
       el('td', { text: r.app_installed ? 'installed' : '' }),
       el('td', { text: clock(r.started_at) }),
       el('td', { className: 'err', text: r.error ?? '', title: r.error ?? '' }),
-      el(
-        'td',
-        { className: 'actions' },
-        el('button', { type: 'button', className: 'log', text: 'log', 'data-run': r.run_id }),
-        r.artifact_count > 0
-          ? el('button', {
-              type: 'button',
-              className: 'files',
-              text: plural(r.artifact_count, 'file'),
-              'data-run': r.run_id,
-            })
-          : null,
-      ),
+      el('td', { className: 'actions' }, ...runActions(r.run_id, r.artifact_count)),
     );
   });
   $('runs').tBodies[0].replaceChildren(...rows);

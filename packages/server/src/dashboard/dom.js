@@ -3,6 +3,16 @@
 
 export const $ = (id) => document.getElementById(id);
 
+/** Where the pages of one tab keep the token entered (sessionStorage: gone with the tab). */
+export const TOKEN_KEY = 'qgjob.dashboard.token';
+
+/** The connection badge in the header: its text and state (live, connecting, down). */
+export function setConn(text, kind) {
+  const c = $('conn');
+  c.textContent = text;
+  c.dataset.state = kind;
+}
+
 export function el(tag, props, ...children) {
   const node = document.createElement(tag);
   if (props) {

@@ -3,13 +3,23 @@
 // token a link is fetched with the token and handed to the browser to save: the token never
 // goes in a URL.
 
-import { $, el, size } from './dom.js';
+import { $, el, plural, size } from './dom.js';
 
 let current = null;
 let headersOf = () => ({});
 let tokenInUse = () => false;
 
 // ---- the log panel --------------------------------------------------------------------
+
+/** A run's buttons: its log, and its files when it left any (handled by installPanel). */
+export function runActions(runId, artifactCount) {
+  return [
+    el('button', { type: 'button', className: 'log', text: 'log', 'data-run': runId }),
+    artifactCount > 0
+      ? el('button', { type: 'button', className: 'files', text: plural(artifactCount, 'file'), 'data-run': runId })
+      : null,
+  ];
+}
 
 export function closeLog() {
   current?.abort();

@@ -3,22 +3,16 @@
 // Read from GET /v1/submissions/{id}/runs, again every 2 s until every job has ended. A token
 // kept by the farm page in this tab (sessionStorage) is used; without one the page asks.
 
-import { $, clock, duration, el, plural } from './dom.js';
-import { installPanel, openFiles, openLog } from './panel.js';
+import { $, clock, duration, el, plural, setConn, TOKEN_KEY } from './dom.js';
+import { installPanel, openFiles, openLog, runActions } from './panel.js';
 import { installTips } from './timeline.js';
 
-const TOKEN_KEY = 'qgjob.dashboard.token';
 const FINAL = new Set(['passed', 'failed', 'errored', 'cancelled']);
 const id = decodeURIComponent(location.pathname.split('/').filter(Boolean).at(-1) ?? '');
 const state = { token: sessionStorage.getItem(TOKEN_KEY) ?? '', runs: new Map(), timer: null };
 
 const headers = () => (state.token ? { authorization: `Bearer ${state.token}` } : {});
 const at = (iso) => (iso ? Date.parse(iso) : Number.NaN);
-
-function setConn(text, kind) {
-  $('conn').textContent = text;
-  $('conn').dataset.state = kind;
-}
 
 function runRef(job, run) {
   const ref = { ...run, job_id: job.id, test_path: job.test_path, run_id: `${job.id}/${run.n}` };
@@ -27,19 +21,7 @@ function runRef(job, run) {
 }
 
 function actions(ref) {
-  return el(
-    'span',
-    { className: 'actions' },
-    el('button', { type: 'button', className: 'log', text: 'log', 'data-run': ref.run_id }),
-    ref.artifact_count > 0
-      ? el('button', {
-          type: 'button',
-          className: 'files',
-          text: plural(ref.artifact_count, 'file'),
-          'data-run': ref.run_id,
-        })
-      : null,
-  );
+  return el('span', { className: 'actions' }, ...runActions(ref.run_id, ref.artifact_count));
 }
 
 function renderHead(s) {
@@ -164,8 +146,14 @@ async function load() {
     setConn('needs a token', 'down');
     return;
   }
-  if (!res.ok) {
+  if (!res.ok && res.status < 500 && res.status !== 429) {
     setConn(res.status === 404 ? 'no such submission' : `HTTP ${res.status}`, 'down');
+    return;
+  }
+  if (!res.ok) {
+    // Too many reads (429) or a server in trouble: asked again shortly.
+    setConn(`HTTP ${res.status}, trying again`, 'down');
+    state.timer = setTimeout(() => load().catch(retry), 3_000);
     return;
   }
   const s = await res.json();

@@ -58,7 +58,7 @@ function batchTip(b, end) {
     `${clock(b.started_at)} – ${b.finished_at ? clock(b.finished_at) : 'now'} (${duration(Math.max(0, end - at(b.started_at)))})`,
     b.yielded_at ? `told to yield at ${clock(b.yielded_at)}` : null,
     b.state === 'expired' ? 'lease expired: its agent went quiet' : null,
-    `batch ${b.id}`,
+    b.id ? `batch ${b.id}` : null,
   ]
     .filter(Boolean)
     .join('\n');
@@ -73,7 +73,7 @@ function batchBar(b, x, toMs) {
     el('div', {
       className: b.org_id ? 'bar' : 'bar other',
       tabIndex: 0,
-      'data-batch': b.id,
+      'data-batch': b.id ?? '',
       'data-org': b.org_id ?? '',
       'data-install': String(b.install),
       'data-state': b.state,

@@ -9,7 +9,7 @@ const TIMELINE_EVERY_MS = 1_000;
 const TRENDS_EVERY_MS = 30_000;
 
 export function installViews({ headers }) {
-  const views = { window: '1h', timelineAt: 0, trendsAt: 0, busy: false, live: false };
+  const views = { window: '1h', timelineAt: 0, trendsAt: 0, busy: false, again: false, live: false };
 
   async function getJson(path) {
     const res = await fetch(path, { headers: headers(), cache: 'no-store' });
@@ -17,7 +17,12 @@ export function installViews({ headers }) {
   }
 
   async function refresh(force) {
-    if (views.busy || !views.live) return;
+    if (!views.live) return;
+    if (views.busy) {
+      // Asked for at once (the window changed) while a read runs: drawn right after it.
+      views.again ||= force;
+      return;
+    }
     const now = Date.now();
     const timeline = force || now - views.timelineAt >= TIMELINE_EVERY_MS;
     const trends = force || now - views.trendsAt >= TRENDS_EVERY_MS;
@@ -38,6 +43,10 @@ export function installViews({ headers }) {
       // Drawn again at the next tick.
     } finally {
       views.busy = false;
+    }
+    if (views.again) {
+      views.again = false;
+      refresh(true);
     }
   }
 

@@ -2,7 +2,14 @@
  * A submission as its page shows it (`GET /v1/submissions/{id}/runs`): every job with every
  * run, where each failure happened, the files each run left; failures first.
  */
-import type { JobStatus, SubmissionRun, SubmissionRuns, SubmissionRunsJob } from '@qgjob/protocol';
+import {
+  failureLocation,
+  formatLocation,
+  type JobStatus,
+  type SubmissionRun,
+  type SubmissionRuns,
+  type SubmissionRunsJob,
+} from '@qgjob/protocol';
 import type { Db } from '../db/db.js';
 import { NotFoundError } from '../errors.js';
 import { runsOfJobs } from '../store/submission-runs.js';
@@ -19,11 +26,10 @@ const RANK: Record<JobStatus, number> = {
   passed: 6,
 };
 
-/** `… at tests/login.spec.js:12:5` or `(tests/login.spec.js:12:5)`: the place a test failed. */
-const LOCATION = /(?:\bat |\()((?:[\w.@-]+\/)*[\w.@-]+\.[cm]?[jt]sx?:\d+:\d+)\)?/;
-
+/** The place a test failed (`tests/login.spec.js:12:5`), read as the CLI's reports read it. */
 export function locationOf(error: string | null): string | null {
-  return error ? (LOCATION.exec(error)?.[1] ?? null) : null;
+  const at = failureLocation(error);
+  return at ? formatLocation(at) : null;
 }
 
 /** The address of a submission's page under a public URL (no trailing slash doubled). */

@@ -74,7 +74,7 @@ export class TimelineService {
 /**
  * A batch as its lane shows it. It installed when it was leased to install and the install
  * did not fail: a failed install, or a device not ready, starts its runs without the app.
- * Another org's batch keeps only its times and install.
+ * Another org's batch keeps only its times, state and install: no id, group or runs.
  */
 function batchView(b: store.TimelineBatchRow, runs: store.TimelineRunRow[], own: boolean): TimelineBatch {
   const firstStart = runs.find((r) => r.started_at !== null)?.started_at ?? null;
@@ -85,7 +85,7 @@ function batchView(b: store.TimelineBatchRow, runs: store.TimelineRunRow[], own:
   const ended = runs.map((r) => later(r.finished_at, r.started_at));
   const last = ended.reduce<Date | null>((m, t) => later(t, m), null);
   return {
-    id: b.id,
+    id: own ? b.id : null,
     org_id: own ? b.org_id : null,
     app_version_id: own ? b.app_version_id : null,
     install,

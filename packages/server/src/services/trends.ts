@@ -17,6 +17,9 @@ const KEEP_EVENTS_MS = 2 * KEEP_MS;
 
 export class TrendService {
   private timer: NodeJS.Timeout | undefined;
+  /** The sample being written, awaited on stop so none outlives the database. */
+  private running: Promise<unknown> | undefined;
+  private stopped = false;
 
   constructor(
     private readonly db: Db,
@@ -24,21 +27,27 @@ export class TrendService {
     private readonly log?: { warn(fields: object, message: string): void },
   ) {}
 
-  /** Samples at every interval boundary until stopped. */
+  /** Samples at every interval boundary until stopped; a slow sample delays the next, never overlaps it. */
   start(): void {
+    this.stopped = false;
     const next = () => {
+      if (this.stopped) return;
       const wait = this.intervalMs - (Date.now() % this.intervalMs);
       this.timer = setTimeout(() => {
-        this.sample().catch((error) => this.log?.warn({ err: error }, 'farm sample failed'));
-        next();
+        this.running = this.sample()
+          .catch((error) => this.log?.warn({ err: error }, 'farm sample failed'))
+          .finally(next);
       }, wait);
       this.timer.unref();
     };
     next();
   }
 
-  stop(): void {
+  /** Stops sampling, once the sample being written (if any) is done. */
+  async stop(): Promise<void> {
+    this.stopped = true;
     clearTimeout(this.timer);
+    await this.running;
   }
 
   /**

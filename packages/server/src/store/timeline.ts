@@ -78,9 +78,12 @@ export interface DeviceEventRow {
   until: Date | null;
 }
 
+/** Health changes in the window, and the quarantines begun before it that last into it. */
 export async function deviceEventsSince(q: Queryable, from: Date): Promise<DeviceEventRow[]> {
   const { rows } = await q.query<DeviceEventRow>(
-    'SELECT device_id, kind, at, until FROM device_events WHERE at >= $1 ORDER BY at, device_id',
+    `SELECT device_id, kind, at, until FROM device_events
+     WHERE at >= $1 OR (kind = 'quarantined' AND until > $1)
+     ORDER BY at, device_id`,
     [from],
   );
   return rows;
