@@ -267,6 +267,15 @@ async function checkBlackHole(db: Queryable, statuses: Record<string, number>, w
   const quarantines = await count(db, 'SELECT coalesce(max(quarantines), 0)::int AS n FROM devices WHERE name = $1', [
     BLACK_HOLE,
   ]);
+  // How each of its batches ended, in order: its state, and what its jobs' runs say.
+  const { rows: endings } = await db.query<{ state: string; install: boolean; errors: string | null }>(
+    `SELECT b.state, b.install,
+            (SELECT string_agg(DISTINCT coalesce(r.status || ': ' || left(r.error, 60), r.status), '; ')
+               FROM runs r WHERE r.batch_id = b.id) AS errors
+       FROM batches b JOIN devices d ON d.id = b.device_id WHERE d.name = $1 ORDER BY b.created_at`,
+    [BLACK_HOLE],
+  );
+  const how = endings.map((e) => `${e.state}${e.install ? ' (install)' : ''}${e.errors ? ` [${e.errors}]` : ''}`);
   // K batches, then one probe per cool-down that ended within the run (30 s, 60 s, 120 s …).
   let probes = 0;
   for (let t = COOL_DOWN_MS; t <= wallMs; t += COOL_DOWN_MS * 2 ** (probes + 1)) probes++;
@@ -282,7 +291,7 @@ async function checkBlackHole(db: Queryable, statuses: Record<string, number>, w
       name: 'the black-hole device was quarantined and leased few batches',
       // Quarantined once K of its batches failed in a row; a short run may end before K did.
       ok: leased <= bound && (ended < QUARANTINE_AFTER || quarantines >= 1),
-      detail: `${leased} batches leased, ${ended} of them ended (bound ${bound}: ${QUARANTINE_AFTER} then ${probes} probe(s)), quarantined ${quarantines} time(s)`,
+      detail: `${leased} batches leased, ${ended} of them ended (bound ${bound}: ${QUARANTINE_AFTER} then ${probes} probe(s)), quarantined ${quarantines} time(s); batches: ${how.join(', ') || 'none'}`,
     },
   ];
 }

@@ -257,6 +257,25 @@ describe.each(adapters)('scheduler on $name', (adapter) => {
     expect(job.status).toBe('assigned');
   });
 
+  it('installs again after a batch taken back before any run had the build, not after one that ran', async () => {
+    const [device] = await devices(1);
+    await submit({ tests: tests('i', 3) });
+    // Leased to install, then lost before the agent said anything: the install is unknown.
+    const unheard = (await claim(device as string)) as Batch;
+    expect(unheard.install).toBe(true);
+    const again = (await claim(device as string)) as Batch;
+    expect(again.install).toBe(true);
+    // This one starts a test (the build is there), then is lost too: the build stays known.
+    await app.scheduler.report(again.id, {
+      events: [
+        { type: 'install', ok: true },
+        { type: 'start', job_id: again.jobs[0]?.id as string },
+      ],
+    });
+    const third = (await claim(device as string)) as Batch;
+    expect(third.install).toBe(false);
+  });
+
   it('cancels a running job: its run ends cancelled, the agent is told, a late finish changes nothing', async () => {
     const [device] = await devices(1);
     await submit({ tests: tests('c', 2) });

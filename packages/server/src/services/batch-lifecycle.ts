@@ -131,6 +131,9 @@ export class BatchLifecycle {
     touched: string[],
   ): Promise<boolean> {
     const requeued = await this.abandon(tx, b, reason, touched);
+    // Taken back before any of its runs had the build: whether it was installed is unknown,
+    // so the next batch of that build on this device installs it again.
+    if (state === 'expired') await agents.forgetUnconfirmedInstall(tx, b.id);
     this.yields.forget(b.id);
     await batches.endBatch(tx, b.id, state);
     await agents.clearDeviceBatch(tx, b.device_id, b.id);

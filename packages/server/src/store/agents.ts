@@ -193,6 +193,21 @@ export async function clearDeviceBatch(q: Queryable, deviceId: string, batchId: 
   await q.query('UPDATE devices SET batch_id = NULL WHERE id = $1 AND batch_id = $2', [deviceId, batchId]);
 }
 
+/**
+ * A batch leased to install records its build on the device at once (the lease). When the
+ * batch ends without a run that had the build installed, nothing shows the install happened:
+ * the device is not taken to hold that build any more. One statement.
+ */
+export async function forgetUnconfirmedInstall(q: Queryable, batchId: string): Promise<void> {
+  await q.query(
+    `DELETE FROM device_apps da USING batches b
+      WHERE b.id = $1 AND b.install
+        AND da.device_id = b.device_id AND da.org_id = b.org_id AND da.app_version_id = b.app_version_id
+        AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.batch_id = b.id AND r.app_installed)`,
+    [batchId],
+  );
+}
+
 export async function forgetInstall(
   q: Queryable,
   deviceId: string,
